@@ -1,0 +1,57 @@
+# kube-workflows — `make demo` shows it working, `make test` runs everything.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+# Any pytest arguments: make test T="tests/e2e/test_resume.py -k killed"
+T ?=
+# Pods on the local dev node run in this checkout's environment; these make the examples and the
+# test workflows importable there, as an image would.
+export PYTHONPATH := $(CURDIR)/examples:$(CURDIR)/tests/workflows$(if $(PYTHONPATH),:$(PYTHONPATH))
+
+.PHONY: venv controlplane cluster-up cluster-down test lint unit crds demo bench chaos clean
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+controlplane:
+	@bash hack/build-controlplane.sh >/dev/null
+
+cluster-up: venv controlplane
+	$(BIN)/kwf dev up
+
+cluster-down: venv
+	$(BIN)/kwf dev down
+
+crds: venv
+	$(BIN)/kwf crd > crds/workflowruns.kube-workflows.dev.yaml
+
+lint: venv
+	$(BIN)/ruff check operator tests bench hack examples
+	$(BIN)/ruff format --check operator tests bench hack examples
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+# Without T: lint, types, then every test (unit, integration, e2e) on a real local control plane.
+test: venv controlplane
+ifeq ($(strip $(T)),)
+	$(MAKE) --no-print-directory lint
+	$(BIN)/pytest tests
+else
+	$(BIN)/pytest $(T)
+endif
+
+demo: venv controlplane
+	$(BIN)/python hack/demo.py
+
+bench: venv controlplane
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

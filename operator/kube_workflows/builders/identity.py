@@ -1,0 +1,53 @@
+"""WorkflowRun → the ServiceAccount, Role and RoleBinding its runner pod uses.
+
+Least privilege: the runner may read its own WorkflowRun (and the run it continues) and write its
+own status, nothing else. Each object is owned by the run and deleted with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kube_workflows.builders.job import owner_reference, service_account_for
+from kube_workflows.builders.names import run_labels
+from kube_workflows.models import GROUP, PLURAL
+
+
+def build_runner_identity(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """[ServiceAccount, Role, RoleBinding] for the run's pod (empty when the user brings their own SA)."""
+    if (run["spec"].get("template") or {}).get("serviceAccountName"):
+        return []
+    name = run["metadata"]["name"]
+    namespace = run["metadata"]["namespace"]
+    account = service_account_for(name)
+    metadata = {
+        "name": account,
+        "namespace": namespace,
+        "labels": run_labels(name),
+        "ownerReferences": [owner_reference(run)],
+    }
+    readable = [name] + ([run["spec"]["contextFrom"]] if run["spec"].get("contextFrom") else [])
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": metadata,
+            "rules": [
+                {"apiGroups": [GROUP], "resources": [PLURAL], "resourceNames": readable, "verbs": ["get"]},
+                {
+                    "apiGroups": [GROUP],
+                    "resources": [f"{PLURAL}/status"],
+                    "resourceNames": [name],
+                    "verbs": ["get", "patch"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": metadata,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+        },
+    ]

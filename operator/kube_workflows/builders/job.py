@@ -1,0 +1,132 @@
+"""WorkflowRun → the batch/v1 Job whose pod runs `kwf runner`.
+
+Kubernetes does the retrying: `backoffLimit` caps replacement pods, a pod failure policy fails the
+Job at once on the runner's permanent exit codes (workflow raised, invalid run) and does not count
+disruptions, `podReplacementPolicy: Failed` starts a new pod only after the old one has stopped
+(so two runners never overlap), and `activeDeadlineSeconds` enforces `spec.timeoutSeconds`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kube_workflows.builders.names import bounded_name, run_labels
+from kube_workflows.models import GROUP, KIND, VERSION, WorkflowRunSpec
+from kube_workflows.runner import exit_codes
+
+RUNNER_CONTAINER = "runner"
+RUNNER_UID = 65532  # "nonroot" in distroless and our Dockerfile
+
+
+def job_name_for(run_name: str) -> str:
+    return bounded_name(run_name)
+
+
+def service_account_for(run_name: str) -> str:
+    return bounded_name(run_name, "-runner", limit=253)
+
+
+def owner_reference(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": run["metadata"]["name"],
+        "uid": run["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _field_env(name: str, path: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def build_runner_job(run: dict[str, Any], default_image: str) -> dict[str, Any]:
+    """The Job for a WorkflowRun (a dict as the API returns it)."""
+    name = run["metadata"]["name"]
+    spec = WorkflowRunSpec.model_validate(run["spec"])
+    template = spec.template
+    labels = run_labels(name)
+    container: dict[str, Any] = {
+        "name": RUNNER_CONTAINER,
+        "image": spec.image or default_image,
+        "command": ["kwf", "runner"],
+        "env": [
+            {"name": "KWF_RUN_NAME", "value": name},
+            _field_env("KWF_RUN_NAMESPACE", "metadata.namespace"),
+            _field_env("KWF_POD_NAME", "metadata.name"),
+            {"name": "PYTHONUNBUFFERED", "value": "1"},
+            *template.env,
+        ],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+            "runAsUser": RUNNER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if template.env_from:
+        container["envFrom"] = template.env_from
+    if template.resources:
+        container["resources"] = template.resources
+    if template.volume_mounts:
+        container["volumeMounts"] = template.volume_mounts
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": template.service_account_name or service_account_for(name),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUNNER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        # The runner stops after the checkpoint in flight on SIGTERM; this bounds a slow write.
+        "terminationGracePeriodSeconds": 30,
+    }
+    for key, value in (
+        ("nodeSelector", template.node_selector),
+        ("tolerations", template.tolerations),
+        ("volumes", template.volumes),
+    ):
+        if value:
+            pod_spec[key] = value
+    job_spec: dict[str, Any] = {
+        "backoffLimit": spec.retry.max_restarts,
+        "podReplacementPolicy": "Failed",
+        "podFailurePolicy": {
+            "rules": [
+                {
+                    "action": "FailJob",
+                    "onExitCodes": {
+                        "containerName": RUNNER_CONTAINER,
+                        "operator": "In",
+                        "values": list(exit_codes.PERMANENT),
+                    },
+                },
+                # Evictions and preemptions are not the run's fault: they don't use up retries.
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            ]
+        },
+        "template": {
+            "metadata": {
+                "labels": {**template.labels, **labels},
+                **({"annotations": template.annotations} if template.annotations else {}),
+            },
+            "spec": pod_spec,
+        },
+    }
+    if spec.timeout_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = spec.timeout_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name_for(name),
+            "namespace": run["metadata"]["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(run)],
+        },
+        "spec": job_spec,
+    }

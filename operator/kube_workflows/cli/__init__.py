@@ -1,0 +1,1 @@
+"""The `kwf` command line."""

@@ -1,0 +1,68 @@
+"""`kwf`: operator, runner, CRD, and the local dev cluster, behind one command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kube_workflows import __version__
+from kube_workflows.cli import dev
+
+
+def _operator(args: argparse.Namespace) -> int:
+    from kube_workflows.controller.operator import run_operator
+
+    namespaces = [n for n in (args.namespace or []) if n]
+    run_operator(namespaces, peering=args.peering, liveness=args.liveness)
+    return 0
+
+
+def _runner(_: argparse.Namespace) -> int:
+    from kube_workflows.runner.main import main as runner_main
+
+    return runner_main()
+
+
+def _crd(_: argparse.Namespace) -> int:
+    from kube_workflows.models.crd import render_crd_yaml
+
+    sys.stdout.write(render_crd_yaml())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kwf", description="Durable llama-index-workflows runs on Kubernetes."
+    )
+    parser.add_argument("--version", action="version", version=f"kwf {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    op = sub.add_parser("operator", help="run the operator (watches WorkflowRuns, runs each in a Job)")
+    op.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        help="watch only this namespace (repeatable); default: the whole cluster",
+    )
+    op.add_argument("--peering", metavar="NAME", help="kopf peering object name, for several replicas (HA)")
+    op.add_argument(
+        "--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz"
+    )
+    op.set_defaults(func=_operator)
+
+    sub.add_parser("runner", help="run one WorkflowRun (the entrypoint of its pod)").set_defaults(
+        func=_runner
+    )
+    sub.add_parser("crd", help="print the WorkflowRun CustomResourceDefinition").set_defaults(func=_crd)
+    dev.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

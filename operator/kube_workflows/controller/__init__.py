@@ -1,0 +1,1 @@
+"""The kopf operator: thin handlers over the pure builders and status derivation."""

@@ -1,0 +1,273 @@
+"""kopf handlers. Each one reads what it needs, calls a pure builder, and writes the result."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from kube_workflows import __version__, kube
+from kube_workflows.builders import build_runner_identity, build_runner_job, job_name_for
+from kube_workflows.builders.names import MANAGED_BY
+from kube_workflows.controller import status as run_status
+from kube_workflows.models import GROUP, KIND, PLURAL, TERMINAL_PHASES, VERSION, Phase, WorkflowRunSpec
+
+DEFAULT_RUNNER_IMAGE = os.environ.get(
+    "KWF_RUNNER_IMAGE", f"ghcr.io/kube-workflows/kube-workflows:{__version__}"
+)
+# Only what the job handler needs of a run: the index holds no checkpoint data.
+_INDEXED_STATUS = (
+    "phase",
+    "conditions",
+    "restarts",
+    "observedGeneration",
+    "error",
+    "completionTime",
+    "currentStep",
+)
+
+
+def plain(value: Any) -> Any:
+    """kopf's read-only body views → plain dicts and lists (the builders take plain data)."""
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def _finished(status: Mapping[str, Any], **_: Any) -> bool:
+    return status.get("phase") in TERMINAL_PHASES
+
+
+@kopf.index(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]
+def runs_by_name(
+    namespace: str, name: str, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    status = body.get("status") or {}
+    return {
+        (namespace, name): {
+            "uid": body["metadata"]["uid"],
+            "generation": body["metadata"].get("generation"),
+            "status": {k: plain(status[k]) for k in _INDEXED_STATUS if k in status},
+            "checkpointSeq": (status.get("checkpoint") or {}).get("seq"),
+        }
+    }
+
+
+def _create(obj: dict[str, Any]) -> bool:
+    """Create `obj`; False when it already exists (handlers run again after restarts)."""
+    kind, ns = obj["kind"], obj["metadata"]["namespace"]
+    creators: dict[str, Callable[..., Any]] = {
+        "ServiceAccount": kube.core().create_namespaced_service_account,
+        "Role": kube.rbac().create_namespaced_role,
+        "RoleBinding": kube.rbac().create_namespaced_role_binding,
+        "Job": kube.batch().create_namespaced_job,
+    }
+    create = creators[kind]
+    try:
+        create(namespace=ns, body=obj)
+    except ApiException as exc:
+        if exc.status == 409:
+            return False
+        if exc.status == 422 or exc.status == 403:
+            raise kopf.PermanentError(
+                f"cannot create {kind} {obj['metadata']['name']}: {exc.reason}: {exc.body}"
+            )
+        raise
+    return True
+
+
+def _fail(patch: kopf.Patch, body: kopf.Body, reason: str, message: str) -> None:
+    patch.status["phase"] = str(Phase.FAILED)
+    patch.status["completionTime"] = run_status.now()
+    patch.status["conditions"] = [
+        {
+            "type": "Succeeded",
+            "status": "False",
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": run_status.now(),
+            "observedGeneration": body["metadata"].get("generation"),
+        },
+        {
+            "type": "Running",
+            "status": "False",
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": run_status.now(),
+            "observedGeneration": body["metadata"].get("generation"),
+        },
+    ]
+    kopf.event(body, type="Warning", reason=reason, message=message)
+
+
+def _context_source_ready(namespace: str, source: str) -> tuple[bool, str | None]:
+    """(ready, failure): whether spec.contextFrom's run has Succeeded, or why it never will."""
+    try:
+        other = kube.custom_objects().get_namespaced_custom_object(
+            namespace=namespace, name=source, **kube.WORKFLOWRUN
+        )
+        assert isinstance(other, dict)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False, None
+        raise
+    phase = (other.get("status") or {}).get("phase")
+    if phase == Phase.FAILED:
+        return (
+            False,
+            f"spec.contextFrom: WorkflowRun {source} Failed; only a Succeeded run's Context can be continued",
+        )
+    return phase == Phase.SUCCEEDED, None
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, when=lambda status, **_: not _finished(status))
+@kopf.on.create(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]
+def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, retry: int, **_: Any) -> None:
+    """Create the run's identity and Job (idempotently: a restart finds them and moves on)."""
+    run = plain(body)
+    try:
+        spec = WorkflowRunSpec.model_validate(run["spec"])
+    except ValidationError as exc:
+        _fail(
+            patch,
+            body,
+            "InvalidSpec",
+            "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
+        )
+        return
+    status = run.get("status") or {}
+    if not status.get("startTime"):
+        patch.status["startTime"] = run_status.now()
+    if spec.context_from and not status.get("jobName"):
+        ready, failure = _context_source_ready(namespace, spec.context_from)
+        if failure:
+            _fail(patch, body, "ContextSourceFailed", failure)
+            return
+        if not ready:
+            patch.status["phase"] = str(Phase.PENDING)
+            message = f"waiting for spec.contextFrom WorkflowRun {spec.context_from} to succeed"
+            if retry == 0:
+                kopf.event(body, type="Normal", reason="WaitingForContext", message=message)
+            raise kopf.TemporaryError(message, delay=2)
+    for obj in build_runner_identity(run):
+        _create(obj)
+    job = build_runner_job(run, DEFAULT_RUNNER_IMAGE)
+    if _create(job):
+        kopf.event(
+            body,
+            type="Normal",
+            reason="Started",
+            message=f"created Job {job['metadata']['name']} to run {spec.workflow}",
+        )
+    patch.status["jobName"] = job["metadata"]["name"]
+    if not status.get("phase"):
+        patch.status["phase"] = str(Phase.PENDING)
+
+
+# Per-run (phase, restarts) last reported, so a burst of Job events posts each Event once.
+_reported: dict[str, tuple[str, int]] = {}
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)  # type: ignore[arg-type]
+def job_changed(
+    body: kopf.Body,
+    namespace: str,
+    type: str | None,
+    runs_by_name: kopf.Index[tuple[str, str], dict[str, Any]],
+    logger: logging.Logger,
+    **_: Any,
+) -> None:
+    """Mirror the Job into the run's phase, conditions and restarts."""
+    owner = next(
+        (
+            o
+            for o in body.get("metadata", {}).get("ownerReferences", [])
+            if o.get("kind") == KIND and o.get("controller")
+        ),
+        None,
+    )
+    if owner is None or type == "DELETED":
+        return
+    entry = next(
+        (e for e in runs_by_name.get((namespace, owner["name"]), []) if e["uid"] == owner["uid"]), None
+    )
+    if entry is None:
+        return  # the run is gone; garbage collection removes the Job
+    run = {"metadata": {"generation": entry["generation"]}, "status": entry["status"]}
+    observed = run_status.observe(entry["status"], plain(body))
+    patch = run_status.status_patch(run, observed)
+    if not patch:
+        return
+    try:
+        kube.custom_objects().patch_namespaced_custom_object_status(
+            namespace=namespace, name=owner["name"], body={"status": patch}, **kube.WORKFLOWRUN
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return
+        raise
+    ref = kopf.Body(
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "metadata": {"name": owner["name"], "namespace": namespace, "uid": owner["uid"]},
+        }
+    )
+    _post_transition_events(ref, owner["uid"], observed, entry)
+
+
+def _post_transition_events(
+    ref: kopf.Body, uid: str, observed: run_status.Observed, entry: dict[str, Any]
+) -> None:
+    before_phase, before_restarts = _reported.get(
+        uid, (entry["status"].get("phase") or "", int(entry["status"].get("restarts") or 0))
+    )
+    if observed.restarts > before_restarts:
+        kopf.event(
+            ref,
+            type="Warning",
+            reason="PodLost",
+            message=f"runner pod ended before the workflow finished ({observed.restarts} so far); "
+            f"a new pod resumes from checkpoint {entry.get('checkpointSeq') or 0}",
+        )
+    if observed.phase != before_phase:
+        if observed.phase == Phase.RUNNING and observed.running:
+            kopf.event(ref, type="Normal", reason="Running", message=observed.message)
+        elif observed.phase == Phase.SUCCEEDED:
+            kopf.event(ref, type="Normal", reason="Succeeded", message=observed.message)
+        elif observed.phase == Phase.FAILED:
+            kopf.event(ref, type="Warning", reason=observed.reason, message=observed.message)
+    if observed.phase in TERMINAL_PHASES:
+        _reported.pop(uid, None)
+    else:
+        _reported[uid] = (str(observed.phase), observed.restarts)
+
+
+def _ttl_expired(spec: Mapping[str, Any], status: Mapping[str, Any], **_: Any) -> bool:
+    return spec.get("ttlSecondsAfterFinished") is not None and bool(status.get("completionTime"))
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=5, when=_ttl_expired)  # type: ignore[arg-type]
+def delete_after_ttl(
+    spec: Mapping[str, Any], status: Mapping[str, Any], namespace: str, name: str, **_: Any
+) -> None:
+    finished = datetime.fromisoformat(str(status["completionTime"]).replace("Z", "+00:00"))
+    if datetime.now(UTC) >= finished + timedelta(seconds=int(spec["ttlSecondsAfterFinished"])):
+        try:
+            kube.custom_objects().delete_namespaced_custom_object(
+                namespace=namespace, name=name, propagation_policy="Background", **kube.WORKFLOWRUN
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+__all__ = ["delete_after_ttl", "job_changed", "job_name_for", "runs_by_name", "start_run"]

@@ -1,0 +1,39 @@
+"""`kwf operator`: configure kopf and run the handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from kube_workflows.controller import handlers  # noqa: F401  (registers the handlers)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Keep kopf's bookkeeping in status, not in annotations a GitOps tool would diff against.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.lastHandled")
+    # Only the Events we post on purpose; handler log lines stay in the operator's log.
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 30
+    settings.execution.max_workers = 32
+
+
+def run_operator(
+    namespaces: list[str] | None = None, *, peering: str | None = None, liveness: str | None = None
+) -> None:
+    """Run until SIGTERM/SIGINT. With no namespaces, watch the whole cluster."""
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces or [],
+            standalone=peering is None,
+            peering_name=peering or "kube-workflows",
+            liveness_endpoint=liveness,
+        )
+    )

@@ -1,0 +1,45 @@
+"""The one place that creates Kubernetes API clients."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from kubernetes import client, config
+
+from kube_workflows.models import GROUP, PLURAL, VERSION
+
+
+@functools.cache
+def api_client() -> client.ApiClient:
+    """In-cluster credentials in a pod, else $KUBECONFIG / ~/.kube/config."""
+    configuration = client.Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and os.path.exists(
+        "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    ):
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    else:
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    # One keep-alive pool sized for the operator's concurrent handlers.
+    configuration.connection_pool_maxsize = 32
+    return client.ApiClient(configuration)
+
+
+def custom_objects() -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api_client())
+
+
+def core() -> client.CoreV1Api:
+    return client.CoreV1Api(api_client())
+
+
+def batch() -> client.BatchV1Api:
+    return client.BatchV1Api(api_client())
+
+
+def rbac() -> client.RbacAuthorizationV1Api:
+    return client.RbacAuthorizationV1Api(api_client())
+
+
+WORKFLOWRUN: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": PLURAL}

@@ -1,0 +1,144 @@
+"""Generate the WorkflowRun CustomResourceDefinition from the pydantic models.
+
+Pydantic's JSON Schema is turned into a Kubernetes structural schema: references inlined,
+`Optional[X]` made `nullable`, free-form objects marked `x-kubernetes-preserve-unknown-fields`,
+titles and defaults dropped (the runtime applies defaults, so GitOps tools see no server-side
+defaulting drift).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from kube_workflows.models import workflowrun as m
+
+_DROP = {"title", "default", "examples"}
+_PRINTER_COLUMNS = [
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Step", "type": "string", "jsonPath": ".status.currentStep"},
+    {"name": "Checkpoint", "type": "integer", "jsonPath": ".status.checkpoint.seq"},
+    {"name": "Restarts", "type": "integer", "jsonPath": ".status.restarts"},
+    {"name": "Workflow", "type": "string", "jsonPath": ".spec.workflow", "priority": 1},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+# Spec fields that define what the run *is*; changing them under a running workflow would mix two runs.
+_IMMUTABLE = ("workflow", "input", "contextFrom")
+
+
+def _structural(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_structural(n, defs) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = defs[node["$ref"].rsplit("/", 1)[-1]]
+        return _structural({**target, **{k: v for k, v in node.items() if k != "$ref"}}, defs)
+    if "anyOf" in node:
+        options = [o for o in node["anyOf"] if o.get("type") != "null"]
+        nullable = len(options) < len(node["anyOf"])
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        if len(options) == 1:
+            merged: dict[str, Any] = _structural({**options[0], **rest}, defs)
+        else:
+            merged = {**_structural(rest, defs), "x-kubernetes-preserve-unknown-fields": True}
+        if nullable:
+            merged["nullable"] = True
+        return merged
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP or key == "$defs":
+            continue
+        if key == "properties":
+            out[key] = {name: _structural(v, defs) for name, v in value.items()}
+        elif key == "additionalProperties" and value is True:
+            out["x-kubernetes-preserve-unknown-fields"] = True
+        elif key == "additionalProperties" and value is False:
+            continue  # structural schemas reject unknown fields by pruning / strict field validation
+        elif key in ("exclusiveMinimum", "exclusiveMaximum"):
+            # JSON Schema 2020 puts the bound here; OpenAPI v3.0 wants minimum + a boolean flag.
+            out[key.replace("exclusiveM", "m")] = value
+            out[key] = True
+        elif key == "description":
+            out[key] = " ".join(value.split())
+        else:
+            out[key] = _structural(value, defs)
+    if node.get("format") == "date-time":
+        out["format"] = "date-time"
+    if "type" not in out and "properties" not in out and "x-kubernetes-preserve-unknown-fields" not in out:
+        out["x-kubernetes-preserve-unknown-fields"] = True  # `Any`
+    if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    return out
+
+
+def openapi_schema() -> dict[str, Any]:
+    """The structural OpenAPI v3 schema of a WorkflowRun."""
+    raw = m.WorkflowRun.model_json_schema(by_alias=True)
+    defs = raw.get("$defs", {})
+    spec = _structural(defs["WorkflowRunSpec"], defs)
+    status = _structural(defs["WorkflowRunStatus"], defs)
+    status.pop("required", None)
+    spec["x-kubernetes-validations"] = [
+        {
+            "rule": f"!has(oldSelf.{field}) || (has(self.{field}) && self.{field} == oldSelf.{field})",
+            "message": f"spec.{field} is immutable: create a new WorkflowRun instead",
+            "fieldPath": f".{field}",
+        }
+        for field in _IMMUTABLE
+    ]
+    return {
+        "type": "object",
+        "description": raw.get("description", ""),
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+    }
+
+
+def workflowrun_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition manifest for WorkflowRun."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{m.PLURAL}.{m.GROUP}",
+            "labels": {
+                "app.kubernetes.io/name": "kube-workflows",
+                "app.kubernetes.io/part-of": "kube-workflows",
+            },
+        },
+        "spec": {
+            "group": m.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": m.KIND,
+                "listKind": f"{m.KIND}List",
+                "plural": m.PLURAL,
+                "singular": m.SINGULAR,
+                "shortNames": m.SHORT_NAMES,
+                "categories": m.CATEGORIES,
+            },
+            "versions": [
+                {
+                    "name": m.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": _PRINTER_COLUMNS,
+                    "schema": {"openAPIV3Schema": openapi_schema()},
+                }
+            ],
+        },
+    }
+
+
+def render_crd_yaml() -> str:
+    header = "# Generated from kube_workflows.models by `kwf crd`; do not edit. `make crds` regenerates it.\n"
+    return header + yaml.safe_dump(workflowrun_crd(), sort_keys=False, width=120)

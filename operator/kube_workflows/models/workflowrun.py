@@ -1,0 +1,225 @@
+"""The WorkflowRun API (kube-workflows.dev/v1alpha1): the single source of the CRD's schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "kube-workflows.dev"
+VERSION = "v1alpha1"
+KIND = "WorkflowRun"
+PLURAL = "workflowruns"
+SINGULAR = "workflowrun"
+SHORT_NAMES = ["wfr"]
+CATEGORIES = ["kube-workflows", "all"]
+
+WORKFLOW_PATTERN = (
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+)
+# Kubernetes object names (RFC 1123 subdomain).
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+AnyObject = dict[str, Any]
+
+
+class _Model(BaseModel):
+    """camelCase on the wire (Kubernetes convention), snake_case in Python; unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", use_attribute_docstrings=True
+    )
+
+
+class RetryPolicy(_Model):
+    """How often a run's pod may be replaced after it crashed, was killed or lost its node."""
+
+    max_restarts: int = Field(
+        default=3,
+        ge=0,
+        le=100,
+        description="Pods that may be started after the first one dies of something other than a "
+        "workflow error (the Job's backoffLimit). A workflow that raises is never retried. Default 3.",
+    )
+
+
+class PodTemplate(_Model):
+    """The parts of the runner pod a user may set. Fields follow the core/v1 Pod spec."""
+
+    env: list[AnyObject] = Field(
+        default_factory=list, description="Extra environment variables (core/v1 EnvVar)."
+    )
+    env_from: list[AnyObject] = Field(default_factory=list, description="core/v1 EnvFromSource list.")
+    resources: AnyObject | None = Field(
+        default=None, description="core/v1 ResourceRequirements of the runner."
+    )
+    service_account_name: str | None = Field(
+        default=None,
+        description="Run the pod as this ServiceAccount instead of the per-run one the operator creates. "
+        "It then needs get on this WorkflowRun and patch on its status.",
+        max_length=253,
+    )
+    node_selector: dict[str, str] = Field(default_factory=dict, description="core/v1 nodeSelector.")
+    tolerations: list[AnyObject] = Field(default_factory=list, description="core/v1 Toleration list.")
+    volumes: list[AnyObject] = Field(default_factory=list, description="core/v1 Volume list.")
+    volume_mounts: list[AnyObject] = Field(
+        default_factory=list, description="core/v1 VolumeMount list for the runner container."
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on the runner pod.")
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="Extra annotations on the runner pod."
+    )
+
+
+class WorkflowRunSpec(_Model):
+    """Desired state: which workflow to run, with what input, in what pod."""
+
+    workflow: str = Field(
+        description='Import path of the workflow, "package.module:Attribute". The attribute is a '
+        "llama-index-workflows Workflow subclass (constructed with no arguments), a factory returning one, "
+        "or an instance.",
+        pattern=WORKFLOW_PATTERN,
+        max_length=512,
+    )
+    image: str | None = Field(
+        default=None,
+        description="Container image that has the workflow's code and kube-workflows installed. "
+        "Defaults to the operator's configured runner image.",
+        max_length=1024,
+    )
+    input: AnyObject = Field(
+        default_factory=dict,
+        description="Keyword arguments of the start event (JSON object): run(**input).",
+    )
+    context_from: str | None = Field(
+        default=None,
+        description="Name of a Succeeded WorkflowRun in this namespace whose final Context this run "
+        "starts from (its ctx.store state carries over).",
+        pattern=NAME_PATTERN,
+        max_length=253,
+    )
+    timeout_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Wall-clock limit for the whole run, all pods included (the Job's activeDeadlineSeconds).",
+    )
+    step_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="The workflow's own timeout (Workflow(timeout=...)) in each pod; unset keeps the class's.",
+    )
+    retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Pod replacement policy.")
+    ttl_seconds_after_finished: int | None = Field(
+        default=None,
+        ge=0,
+        description="Delete the WorkflowRun (and everything it owns) this long after it finished.",
+    )
+    template: PodTemplate = Field(default_factory=PodTemplate, description="Runner pod settings.")
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+TERMINAL_PHASES = (Phase.SUCCEEDED, Phase.FAILED)
+
+
+class Condition(_Model):
+    """A Kubernetes-style condition (metav1.Condition)."""
+
+    type: str = Field(description="Succeeded or Running.")
+    status: str = Field(description='"True", "False" or "Unknown".', pattern="^(True|False|Unknown)$")
+    reason: str = Field(description="One CamelCase word for machines.")
+    message: str = Field(default="", description="One line for humans.")
+    last_transition_time: datetime | None = Field(default=None, description="When status last changed.")
+    observed_generation: int | None = Field(default=None, description="metadata.generation this reflects.")
+
+
+class Checkpoint(_Model):
+    """The last durable Context snapshot. Only the current attempt's runner writes it."""
+
+    seq: int = Field(description="Monotonic checkpoint number; one per completed step.")
+    attempt: int = Field(description="The runner attempt that wrote it.")
+    step: str | None = Field(default=None, description="The step whose completion it records.")
+    steps_completed: int = Field(default=0, description="Completed steps recorded since the run began.")
+    final: bool = Field(default=False, description="True for the Context after the workflow returned.")
+    encoding: str = Field(description='How data is encoded, e.g. "json+zlib+base64".')
+    size_bytes: int = Field(description="Size of the serialized Context (JSON) before compression.")
+    stored_bytes: int = Field(description="Size of data as stored (compressed and base64-encoded).")
+    sha256: str = Field(description="SHA-256 of the JSON before compression, checked on restore.")
+    time: datetime = Field(description="When it was written.")
+    data: str = Field(description="The Context (llama-index-workflows JsonSerializer), encoded.")
+
+
+class StepRecord(_Model):
+    """One completed step, for `kwf describe` and humans."""
+
+    name: str
+    seq: int
+    attempt: int
+    completed_at: datetime
+    duration_ms: int | None = None
+
+
+class RunError(_Model):
+    """Why the run failed."""
+
+    reason: str = Field(
+        description="CamelCase cause, e.g. WorkflowRaised, WorkflowNotImportable, InvalidInput."
+    )
+    type: str | None = Field(default=None, description="Exception class, when the workflow raised.")
+    message: str = Field(description="What went wrong.")
+    step: str | None = Field(default=None, description="The step that raised, when known.")
+    traceback: str | None = Field(default=None, description="Tail of the traceback.")
+
+
+class RunnerInfo(_Model):
+    """The runner attempt that holds the run; its number fences out stale pods."""
+
+    pod: str
+    attempt: int
+    started_at: datetime
+
+
+class WorkflowRunStatus(_Model):
+    """Observed state, written by the operator and the run's own runner pod."""
+
+    phase: Phase | None = Field(default=None, description="Pending, Running, Succeeded or Failed.")
+    conditions: list[Condition] = Field(default_factory=list, description="Succeeded and Running conditions.")
+    observed_generation: int | None = Field(default=None, description="metadata.generation last acted on.")
+    attempt: int | None = Field(default=None, description="Runner attempts so far (1 for the first pod).")
+    restarts: int | None = Field(default=None, description="Pods replaced after a crash, kill or loss.")
+    runner: RunnerInfo | None = Field(default=None, description="The attempt that currently holds the run.")
+    current_step: str | None = Field(default=None, description="Step(s) queued or running now.")
+    checkpoint: Checkpoint | None = Field(default=None, description="Last durable Context snapshot.")
+    steps: list[StepRecord] = Field(default_factory=list, description="Recently completed steps (last 50).")
+    result: Any = Field(default=None, description="The StopEvent's result, as JSON.")
+    error: RunError | None = Field(default=None, description="Why the run failed.")
+    job_name: str | None = Field(default=None, description="The batch/v1 Job running this run.")
+    start_time: datetime | None = Field(default=None, description="When the run was accepted.")
+    completion_time: datetime | None = Field(default=None, description="When the run finished.")
+    kopf: AnyObject | None = Field(default=None, description="Operator bookkeeping (kopf progress).")
+
+
+class ObjectMeta(_Model):
+    model_config = ConfigDict(extra="allow")
+    name: str | None = None
+    namespace: str | None = None
+
+
+class WorkflowRun(_Model):
+    """A run of a llama-index-workflows Workflow that survives pod loss: every completed step is
+    checkpointed into status, and a replacement pod resumes from the last checkpoint."""
+
+    model_config = ConfigDict(extra="allow")
+    api_version: str = f"{GROUP}/{VERSION}"
+    kind: str = KIND
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: WorkflowRunSpec
+    status: WorkflowRunStatus | None = None

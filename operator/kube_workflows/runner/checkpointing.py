@@ -1,0 +1,197 @@
+"""Checkpoint after every completed step, before the next step starts.
+
+A llama-index-workflows runtime decorator sees each `StepStateChanged` event as the control loop
+publishes it, and the control loop awaits that publication. Writing the checkpoint there makes it
+synchronous: when a step's NOT_RUNNING is published, its output is in the Context but no
+successor has started, and none starts until the status write has landed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from functools import cache
+from typing import Any
+
+from workflows.context import JsonSerializer
+from workflows.events import Event, StepState, StepStateChanged, StopEvent
+from workflows.plugins import basic_runtime
+from workflows.runtime.runtime_decorators import BaseInternalRunAdapterDecorator, BaseRuntimeDecorator
+from workflows.runtime.types.plugin import InternalRunAdapter
+
+from kube_workflows.checkpoint import encode_checkpoint
+from kube_workflows.runner import patches
+from kube_workflows.runner.reporter import Reporter
+from workflows import Context, Workflow
+
+log = logging.getLogger(__name__)
+
+# etcd stores objects up to ~1.5 MiB; keep the checkpoint well below with room for the rest of status.
+DEFAULT_INLINE_LIMIT_BYTES = 900 * 1024
+
+
+class CheckpointTooLarge(Exception):
+    pass
+
+
+@cache
+def _is_stop_event(output_event_name: str | None) -> bool:
+    """`output_event_name` is `str(type)`, e.g. "<class 'workflows.events.StopEvent'>"."""
+    if not output_event_name:
+        return False
+    qualified = output_event_name.removeprefix("<class '").removesuffix("'>")
+    module, _, name = qualified.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    return isinstance(cls, type) and issubclass(cls, StopEvent)
+
+
+class StepCheckpointer:
+    """Turns step completions into fenced status writes, one per step."""
+
+    def __init__(
+        self,
+        reporter: Reporter,
+        *,
+        attempt: int,
+        seq: int,
+        steps_completed: int,
+        steps_len: int,
+        inline_limit_bytes: int = DEFAULT_INLINE_LIMIT_BYTES,
+    ) -> None:
+        self.reporter = reporter
+        self.attempt = attempt
+        self.seq = seq
+        self.steps_completed = steps_completed
+        self.steps_len = steps_len
+        self.inline_limit_bytes = inline_limit_bytes
+        self.ctx: Context | None = None
+        self.fatal: BaseException | None = None
+        self.write_lock = asyncio.Lock()
+        self._started: dict[str, float] = {}
+        self._running: dict[str, int] = {}
+        self.last_step: str | None = None
+        self._last_started: str | None = None
+        self._stop_step: str | None = None
+        self.write_seconds: list[float] = []
+
+    def snapshot(self) -> dict[str, Any]:
+        assert self.ctx is not None
+        return self.ctx.to_dict(serializer=JsonSerializer())
+
+    def checkpoint_value(self, snapshot: dict[str, Any], step: str | None, final: bool) -> dict[str, Any]:
+        encoded = encode_checkpoint(snapshot)
+        if encoded.stored_bytes > self.inline_limit_bytes:
+            raise CheckpointTooLarge(
+                f"checkpoint after step {step!r} is {encoded.stored_bytes} bytes compressed, over the "
+                f"{self.inline_limit_bytes}-byte inline limit; keep large data out of ctx.store"
+            )
+        self.seq += 1
+        return patches.checkpoint_value(
+            encoded,
+            seq=self.seq,
+            attempt=self.attempt,
+            step=step,
+            steps_completed=self.steps_completed,
+            final=final,
+        )
+
+    def running_step(self) -> str | None:
+        """The step that was running last: the one to blame when the workflow raises."""
+        return self._last_started
+
+    def finished_step(self) -> str | None:
+        """The step that returned the StopEvent."""
+        return self._stop_step
+
+    def step_record(self, name: str) -> dict[str, Any]:
+        started = self._started.pop(name, None)
+        record: dict[str, Any] = {
+            "name": name,
+            "seq": self.seq,
+            "attempt": self.attempt,
+            "completedAt": patches.now(),
+        }
+        if started is not None:
+            record["durationMs"] = int((time.monotonic() - started) * 1000)
+        return record
+
+    async def on_step_state(self, event: StepStateChanged) -> None:
+        if event.step_state == StepState.RUNNING:
+            self._started[event.name] = time.monotonic()
+            self._last_started = event.name
+            self._running[event.name] = self._running.get(event.name, 0) + 1
+            return
+        if event.step_state != StepState.NOT_RUNNING:
+            return
+        self._running[event.name] = max(0, self._running.get(event.name, 0) - 1)
+        if _is_stop_event(event.output_event_name):
+            self._stop_step = event.name  # the final write records it together with the result
+            return
+        if self.fatal is not None:
+            return
+        snapshot = self.snapshot()
+        if not snapshot.get("is_running", True):
+            # The step raised and ended the run: a snapshot now would restore to a fresh start.
+            return
+        try:
+            self.steps_completed += 1
+            checkpoint = self.checkpoint_value(snapshot, event.name, final=False)
+            record = self.step_record(event.name)
+            running = sorted(name for name, n in self._running.items() if n > 0)
+            patch = patches.step_checkpoint_patch(
+                self.attempt, checkpoint, record, ",".join(running) or None, self.steps_len
+            )
+            async with self.write_lock:
+                started = time.perf_counter()
+                await asyncio.to_thread(
+                    self.reporter.write, f"checkpoint {self.seq} after {event.name}", patch
+                )
+                self.write_seconds.append(time.perf_counter() - started)
+            self.steps_len = min(self.steps_len + 1, patches.MAX_STEP_RECORDS)
+            self.last_step = event.name
+            log.info(
+                "step %s completed; checkpoint %d written (%d bytes)",
+                event.name,
+                self.seq,
+                checkpoint["storedBytes"],
+            )
+        except BaseException as exc:
+            # Remember why: the control loop wraps or swallows exceptions raised from here.
+            self.fatal = exc
+            raise
+
+
+class _CheckpointingAdapter(BaseInternalRunAdapterDecorator):
+    def __init__(self, decorated: InternalRunAdapter, checkpointer: StepCheckpointer) -> None:
+        super().__init__(decorated)
+        self._checkpointer = checkpointer
+
+    async def write_to_event_stream(self, event: Event) -> None:
+        if isinstance(event, StepStateChanged):
+            await self._checkpointer.on_step_state(event)
+        await super().write_to_event_stream(event)
+
+
+class CheckpointingRuntime(BaseRuntimeDecorator):
+    """The basic in-process runtime, plus a checkpoint after every completed step."""
+
+    def __init__(self, checkpointer: StepCheckpointer) -> None:
+        super().__init__(basic_runtime)
+        self._checkpointer = checkpointer
+
+    def get_internal_adapter(self, workflow: Workflow) -> InternalRunAdapter:
+        return _CheckpointingAdapter(self._decorated.get_internal_adapter(workflow), self._checkpointer)
+
+
+def install(workflow: Workflow, checkpointer: StepCheckpointer) -> None:
+    """Run `workflow` on the checkpointing runtime.
+
+    The workflow was constructed by user code (on the default runtime), so it is switched before
+    its first run, which the library allows until launch.
+    """
+    workflow._switch_runtime(CheckpointingRuntime(checkpointer))

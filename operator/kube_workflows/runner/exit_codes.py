@@ -1,0 +1,9 @@
+"""Runner exit codes. The Job's podFailurePolicy fails the run at once on the permanent ones."""
+
+SUCCEEDED = 0
+WORKFLOW_RAISED = 3  # the workflow itself raised: retrying would raise again
+INVALID_RUN = 4  # spec or checkpoint cannot work (import error, bad input, corrupt checkpoint)
+INFRASTRUCTURE = 5  # API server unreachable beyond the retry budget: a new pod may do better
+SUPERSEDED = 6  # a newer attempt owns the run; this stale pod stepped aside
+
+PERMANENT = (WORKFLOW_RAISED, INVALID_RUN)

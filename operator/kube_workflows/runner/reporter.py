@@ -1,0 +1,134 @@
+"""The runner's only link to the API server: read its WorkflowRun, claim it, write status.
+
+Writes retry with backoff through API-server outages (the checkpoint is the durable record, so
+giving up early would throw work away); a 409/422 on a fenced write means a newer attempt owns
+the run, and this pod must stop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from kube_workflows import kube
+from kube_workflows.runner import patches
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+class Superseded(Exception):
+    """A newer runner attempt has claimed this run; this pod's writes are rejected."""
+
+
+class ApiUnavailable(Exception):
+    """The API server did not accept a write within the retry budget."""
+
+
+class Reporter:
+    def __init__(self, namespace: str, name: str, *, retry_budget_seconds: float = 300.0) -> None:
+        self.namespace = namespace
+        self.name = name
+        self.retry_budget_seconds = retry_budget_seconds
+        self._api = kube.custom_objects()
+
+    def _with_retries(self, what: str, call: Callable[[], T]) -> T:
+        deadline = time.monotonic() + self.retry_budget_seconds
+        delay = 0.2
+        while True:
+            try:
+                return call()
+            except ApiException as exc:
+                if exc.status not in RETRYABLE_STATUS:
+                    raise
+                problem = f"HTTP {exc.status}"
+            except (HTTPError, OSError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() + delay > deadline:
+                raise ApiUnavailable(f"{what} failed for {self.retry_budget_seconds:.0f}s: {problem}")
+            log.warning("%s failed (%s); retrying in %.1fs", what, problem, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0) * random.uniform(0.8, 1.2)
+
+    def read(self, name: str | None = None) -> dict[str, Any]:
+        target = name or self.name
+        obj = self._with_retries(
+            f"reading WorkflowRun {self.namespace}/{target}",
+            lambda: self._api.get_namespaced_custom_object(
+                namespace=self.namespace, name=target, **kube.WORKFLOWRUN
+            ),
+        )
+        assert isinstance(obj, dict)
+        return obj
+
+    def claim(self, pod: str) -> tuple[dict[str, Any], int]:
+        """Become the run's current attempt (compare-and-swap on resourceVersion). Returns (run, attempt)."""
+        for _ in range(20):
+            run = self.read()
+            status = run.get("status") or {}
+            attempt = int(status.get("attempt") or 0) + 1
+            body = patches.claim_patch(run["metadata"]["resourceVersion"], attempt, pod, status.get("steps"))
+            try:
+                self._send_merge(body)
+            except ApiException as exc:
+                if exc.status == 409:  # the operator wrote status meanwhile: read again
+                    continue
+                raise
+            status.update(body["status"])
+            run["status"] = status
+            return run, attempt
+        raise ApiUnavailable("could not claim the run: its status kept changing")
+
+    def _send_merge(self, body: dict[str, Any]) -> None:
+        self._with_retries(
+            "claiming the run",
+            lambda: self._api.patch_namespaced_custom_object_status(
+                namespace=self.namespace,
+                name=self.name,
+                body=body,
+                _preload_content=False,
+                _content_type="application/merge-patch+json",
+                **kube.WORKFLOWRUN,
+            ),
+        )
+
+    def write(self, what: str, patch: patches.JsonPatch) -> None:
+        """Send a fenced JSON patch; raise Superseded when a newer attempt owns the run."""
+
+        def send() -> None:
+            # _preload_content=False: the response echoes the whole object (checkpoint included);
+            # parsing it would cost more than the write.
+            self._api.patch_namespaced_custom_object_status(
+                namespace=self.namespace,
+                name=self.name,
+                body=patch,
+                _preload_content=False,
+                _content_type="application/json-patch+json",
+                **kube.WORKFLOWRUN,
+            )
+
+        try:
+            self._with_retries(what, send)
+        except ApiException as exc:
+            if exc.status in (409, 422) and _failed_test(exc):
+                raise Superseded(
+                    f"{what} rejected: a newer attempt owns {self.namespace}/{self.name}"
+                ) from exc
+            raise
+
+
+def _failed_test(exc: ApiException) -> bool:
+    try:
+        message = str(json.loads(exc.body or "{}").get("message", ""))
+    except ValueError:
+        message = str(exc.body)
+    return "test" in message.lower() or exc.status == 409

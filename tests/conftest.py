@@ -1,0 +1,92 @@
+"""Test harness: one real local control plane per session, the operator, a namespace per test.
+
+`KWF_TEST_CLUSTER=existing` uses the current KUBECONFIG instead (kind, k3d, a real cluster): then
+the operator is still started locally, and pod-crash helpers that need the local node are unavailable.
+A cluster that cannot start fails the run; it is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from support import Cluster, OperatorProcess  # noqa: E402
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.path) or "/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    mode = os.environ.get("KWF_TEST_CLUSTER", "local")
+    if mode == "existing":
+        kubeconfig = os.environ.get("KUBECONFIG")
+        if not kubeconfig:
+            pytest.fail("KWF_TEST_CLUSTER=existing needs KUBECONFIG to point at the cluster")
+        yield Cluster(kubeconfig=Path(kubeconfig), data_dir=None)
+        return
+    from kube_workflows.devcluster.controlplane import ClusterError, DevCluster
+
+    # The pods on the local node import test and example workflows from this checkout.
+    paths = [str(REPO / "examples"), str(REPO / "tests" / "workflows")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        paths + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in paths]
+    )
+    data_dir = Path(os.environ.get("KWF_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="kwf-test-cluster-"))
+    dev = DevCluster(data_dir)
+    try:
+        dev.up(log=lambda m: print(m, file=sys.stderr))
+    except (ClusterError, subprocess.CalledProcessError) as exc:
+        # Never a skip: a missing cluster is a failed run (CI or not).
+        pytest.fail(f"the local control plane did not start: {exc}", pytrace=False)
+    os.environ["KUBECONFIG"] = str(dev.kubeconfig)
+    try:
+        yield Cluster(kubeconfig=dev.kubeconfig, data_dir=data_dir)
+    finally:
+        if os.environ.get("KWF_TEST_KEEP_CLUSTER") != "1":
+            dev.down()
+
+
+@pytest.fixture(scope="session")
+def crd_installed(cluster: Cluster) -> None:
+    cluster.kubectl(
+        "apply", "--server-side", "-f", str(REPO / "crds" / "workflowruns.kube-workflows.dev.yaml")
+    )
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/workflowruns.kube-workflows.dev"
+    )
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, crd_installed: None) -> Iterator[OperatorProcess]:
+    log_dir = cluster.data_dir or Path(tempfile.mkdtemp(prefix="kwf-operator-"))
+    proc = OperatorProcess(cluster, log_dir / "operator.log")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = f"t-{request.node.name[:30].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:5]}"
+    name = "".join(c for c in name if c.isalnum() or c == "-")
+    cluster.core.create_namespace({"metadata": {"name": name, "labels": {"kube-workflows.dev/test": "true"}}})
+    try:
+        yield name
+    finally:
+        cluster.core.delete_namespace(name)

@@ -1,0 +1,1 @@
+"""Workflows the end-to-end tests run in pods on the local node."""

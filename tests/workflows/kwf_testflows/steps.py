@@ -1,0 +1,50 @@
+"""A chain of N steps, each recording a side effect once it has done its work.
+
+Input: `steps` (default 10), `record` (a file each step appends "step <i> <pod>" to),
+`delay` (seconds of work per step), `hold_at` + `release` (step `hold_at` waits until the file
+`release` exists before recording: a test kills the pod while it waits).
+"""
+
+import asyncio
+import os
+from pathlib import Path
+
+from workflows.events import Event, StartEvent, StopEvent
+
+from workflows import Context, Workflow, step
+
+
+class Next(Event):
+    i: int
+
+
+class StepChain(Workflow):
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @step
+    async def begin(self, ctx: Context, ev: StartEvent) -> Next:
+        async with ctx.store.edit_state() as state:
+            state["steps"] = int(ev.get("steps", 10))
+            state["record"] = ev.get("record")
+            state["delay"] = float(ev.get("delay", 0.0))
+            state["hold_at"] = ev.get("hold_at")
+            state["release"] = ev.get("release")
+            state["total"] = 0
+        return Next(i=1)
+
+    @step
+    async def work(self, ctx: Context, ev: Next) -> Next | StopEvent:
+        state = await ctx.store.get_state()
+        await asyncio.sleep(state["delay"])
+        if state["hold_at"] == ev.i and state["release"]:
+            while not Path(state["release"]).exists():
+                await asyncio.sleep(0.05)
+        if state["record"]:
+            with open(state["record"], "a") as f:
+                f.write(f"step {ev.i} {os.environ.get('KWF_POD_NAME', '-')}\n")
+        async with ctx.store.edit_state() as s:
+            s["total"] = s["total"] + ev.i
+        if ev.i < state["steps"]:
+            return Next(i=ev.i + 1)
+        return StopEvent(result={"steps": ev.i, "total": (await ctx.store.get("total"))})
