@@ -67,9 +67,7 @@ class Cluster:
     def env(self) -> dict[str, str]:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
-    def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([KUBECTL, *args], input=input, capture_output=True, text=True, env=self.env())
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
@@ -110,9 +108,7 @@ class Cluster:
         return kill_pod_processes(self.node_dir, namespace, pod, sig)
 
 
-def workflow_run(
-    name: str, workflow: str, input: dict[str, Any] | None = None, **spec: Any
-) -> dict[str, Any]:
+def workflow_run(name: str, workflow: str, input: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "kube-workflows.dev/v1alpha1",
         "kind": "WorkflowRun",

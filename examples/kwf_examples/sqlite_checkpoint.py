@@ -1,8 +1,11 @@
-"""Guide example 3, as written: the step snapshots its own Context into SQLite through a Resource.
+"""Guide example 3: a step snapshots state into SQLite through a `Resource`.
 
-In a pod the database file is in the pod's working directory and goes away with the pod; the
-operator's per-step checkpoint in status is what makes the run durable. The workflow still works
-unchanged, which is the point: existing code needs no edits to run under kube-workflows.
+The guide calls `ctx.to_dict()` inside the step; llama-index-workflows 2.26 refuses that
+("to_dict is only available from handler code, not from within steps"), in or out of Kubernetes.
+The nearest working form snapshots the step's state store, `ctx.store.to_dict(...)`, which is the
+part the guide's restore carries over. In a pod the database file lives in the pod's working
+directory and goes away with the pod; the operator's per-step checkpoint in status is what makes
+the run durable, with no code of the user's.
 """
 
 import json
@@ -36,7 +39,7 @@ class MyWorkflow(Workflow):
             state["counter"] = counter + 1
 
         cursor = db.cursor()
-        ctx_dict = ctx.to_dict(serializer=JsonSerializer())
+        ctx_dict = ctx.store.to_dict(serializer=JsonSerializer())
         cursor.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", ("last_ctx", json.dumps(ctx_dict)))
         db.commit()
 

@@ -44,9 +44,7 @@ def encode_checkpoint(context: dict[str, Any]) -> EncodedCheckpoint:
 def decode_checkpoint(data: str, *, encoding: str = ENCODING, sha256: str | None = None) -> dict[str, Any]:
     """The Context dict inside a checkpoint; CheckpointError says what is wrong with a bad one."""
     if encoding != ENCODING:
-        raise CheckpointError(
-            f"status.checkpoint.encoding {encoding!r} is not supported (expected {ENCODING!r})"
-        )
+        raise CheckpointError(f"status.checkpoint.encoding {encoding!r} is not supported (expected {ENCODING!r})")
     try:
         raw = zlib.decompress(base64.b64decode(data, validate=True))
     except (binascii.Error, zlib.error, ValueError) as exc:

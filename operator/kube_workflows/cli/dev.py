@@ -65,9 +65,7 @@ def _kill(args: argparse.Namespace) -> int:
 
     namespace, name = _split(args.pod)
     try:
-        pids = kill_pod_processes(
-            _cluster(args).data_dir / "node", namespace, name, signal.Signals[args.signal]
-        )
+        pids = kill_pod_processes(_cluster(args).data_dir / "node", namespace, name, signal.Signals[args.signal])
     except LookupError as exc:
         print(f"kwf dev kill: {exc}", file=sys.stderr)
         return 1

@@ -31,9 +31,7 @@ def _crd(_: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="kwf", description="Durable llama-index-workflows runs on Kubernetes."
-    )
+    parser = argparse.ArgumentParser(prog="kwf", description="Durable llama-index-workflows runs on Kubernetes.")
     parser.add_argument("--version", action="version", version=f"kwf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -45,14 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="watch only this namespace (repeatable); default: the whole cluster",
     )
     op.add_argument("--peering", metavar="NAME", help="kopf peering object name, for several replicas (HA)")
-    op.add_argument(
-        "--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz"
-    )
+    op.add_argument("--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
     op.set_defaults(func=_operator)
 
-    sub.add_parser("runner", help="run one WorkflowRun (the entrypoint of its pod)").set_defaults(
-        func=_runner
-    )
+    sub.add_parser("runner", help="run one WorkflowRun (the entrypoint of its pod)").set_defaults(func=_runner)
     sub.add_parser("crd", help="print the WorkflowRun CustomResourceDefinition").set_defaults(func=_crd)
     dev.add_parser(sub)
     return parser

@@ -18,9 +18,7 @@ from kube_workflows.builders.names import MANAGED_BY
 from kube_workflows.controller import status as run_status
 from kube_workflows.models import GROUP, KIND, PLURAL, TERMINAL_PHASES, VERSION, Phase, WorkflowRunSpec
 
-DEFAULT_RUNNER_IMAGE = os.environ.get(
-    "KWF_RUNNER_IMAGE", f"ghcr.io/kube-workflows/kube-workflows:{__version__}"
-)
+DEFAULT_RUNNER_IMAGE = os.environ.get("KWF_RUNNER_IMAGE", f"ghcr.io/kube-workflows/kube-workflows:{__version__}")
 # Only what the job handler needs of a run: the index holds no checkpoint data.
 _INDEXED_STATUS = (
     "phase",
@@ -47,9 +45,7 @@ def _finished(status: Mapping[str, Any], **_: Any) -> bool:
 
 
 @kopf.index(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]
-def runs_by_name(
-    namespace: str, name: str, body: kopf.Body, **_: Any
-) -> dict[tuple[str, str], dict[str, Any]]:
+def runs_by_name(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     status = body.get("status") or {}
     return {
         (namespace, name): {
@@ -79,7 +75,7 @@ def _create(obj: dict[str, Any]) -> bool:
         if exc.status == 422 or exc.status == 403:
             raise kopf.PermanentError(
                 f"cannot create {kind} {obj['metadata']['name']}: {exc.reason}: {exc.body}"
-            )
+            ) from exc
         raise
     return True
 
@@ -111,9 +107,7 @@ def _fail(patch: kopf.Patch, body: kopf.Body, reason: str, message: str) -> None
 def _context_source_ready(namespace: str, source: str) -> tuple[bool, str | None]:
     """(ready, failure): whether spec.contextFrom's run has Succeeded, or why it never will."""
     try:
-        other = kube.custom_objects().get_namespaced_custom_object(
-            namespace=namespace, name=source, **kube.WORKFLOWRUN
-        )
+        other = kube.custom_objects().get_namespaced_custom_object(namespace=namespace, name=source, **kube.WORKFLOWRUN)
         assert isinstance(other, dict)
     except ApiException as exc:
         if exc.status == 404:
@@ -196,9 +190,7 @@ def job_changed(
     )
     if owner is None or type == "DELETED":
         return
-    entry = next(
-        (e for e in runs_by_name.get((namespace, owner["name"]), []) if e["uid"] == owner["uid"]), None
-    )
+    entry = next((e for e in runs_by_name.get((namespace, owner["name"]), []) if e["uid"] == owner["uid"]), None)
     if entry is None:
         return  # the run is gone; garbage collection removes the Job
     run = {"metadata": {"generation": entry["generation"]}, "status": entry["status"]}
@@ -224,9 +216,7 @@ def job_changed(
     _post_transition_events(ref, owner["uid"], observed, entry)
 
 
-def _post_transition_events(
-    ref: kopf.Body, uid: str, observed: run_status.Observed, entry: dict[str, Any]
-) -> None:
+def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Observed, entry: dict[str, Any]) -> None:
     before_phase, before_restarts = _reported.get(
         uid, (entry["status"].get("phase") or "", int(entry["status"].get("restarts") or 0))
     )
@@ -256,9 +246,7 @@ def _ttl_expired(spec: Mapping[str, Any], status: Mapping[str, Any], **_: Any) -
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=5, when=_ttl_expired)  # type: ignore[arg-type]
-def delete_after_ttl(
-    spec: Mapping[str, Any], status: Mapping[str, Any], namespace: str, name: str, **_: Any
-) -> None:
+def delete_after_ttl(spec: Mapping[str, Any], status: Mapping[str, Any], namespace: str, name: str, **_: Any) -> None:
     finished = datetime.fromisoformat(str(status["completionTime"]).replace("Z", "+00:00"))
     if datetime.now(UTC) >= finished + timedelta(seconds=int(spec["ttlSecondsAfterFinished"])):
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -28,12 +29,13 @@ def run_operator(
     namespaces: list[str] | None = None, *, peering: str | None = None, liveness: str | None = None
 ) -> None:
     """Run until SIGTERM/SIGINT. With no namespaces, watch the whole cluster."""
+    kopf.configure(verbose=os.environ.get("KWF_DEBUG") == "1")  # kopf's log format; handlers log through it
     asyncio.run(
         kopf.operator(
             clusterwide=not namespaces,
             namespaces=namespaces or [],
             standalone=peering is None,
-            peering_name=peering or "kube-workflows",
+            peering_name=peering,
             liveness_endpoint=liveness,
         )
     )

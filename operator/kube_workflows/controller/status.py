@@ -46,9 +46,7 @@ def observe(run_status: dict[str, Any], job: dict[str, Any] | None) -> Observed:
     if job is None:
         return Observed(Phase.PENDING, "Unknown", "Pending", "waiting for the runner Job", False, 0)
     if _job_condition(job, "Complete", "SuccessCriteriaMet"):
-        return Observed(
-            Phase.SUCCEEDED, "True", "Succeeded", "the workflow returned a result", False, restarts
-        )
+        return Observed(Phase.SUCCEEDED, "True", "Succeeded", "the workflow returned a result", False, restarts)
     failed = _job_condition(job, "Failed", "FailureTarget")
     if failed:
         job_reason = failed.get("reason") or "Failed"
@@ -64,13 +62,11 @@ def observe(run_status: dict[str, Any], job: dict[str, Any] | None) -> Observed:
                 message = f"{restarts} pods failed (retry.maxRestarts exhausted): {message}"
         # PodFailurePolicy restarts are the final pod, not a replacement.
         return Observed(Phase.FAILED, "False", reason, message, False, restarts)
-    active = int(job_status.get("active") or 0)
-    if active:
+    # `ready` (not `active`, which counts pods still being scheduled) means the runner runs.
+    if int(job_status.get("ready") or 0):
         seq = (run_status.get("checkpoint") or {}).get("seq")
         resumed = f", resumed from checkpoint {seq}" if restarts and seq else ""
-        return Observed(
-            Phase.RUNNING, "Unknown", "Running", f"runner pod is running{resumed}", True, restarts
-        )
+        return Observed(Phase.RUNNING, "Unknown", "Running", f"runner pod is running{resumed}", True, restarts)
     if restarts:
         return Observed(
             Phase.RUNNING,

@@ -13,6 +13,7 @@ started. For development and tests only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -172,9 +173,7 @@ class DevCluster:
         )
         certs = self._certificates()
         self._write_kubeconfig(state, certs["admin"], self.kubeconfig)
-        self._write_kubeconfig(
-            state, certs["controller-manager"], self.data_dir / "controller-manager.kubeconfig"
-        )
+        self._write_kubeconfig(state, certs["controller-manager"], self.data_dir / "controller-manager.kubeconfig")
         self._write_kubeconfig(state, certs["scheduler"], self.data_dir / "scheduler.kubeconfig")
         self._save_state(state)
 
@@ -200,9 +199,9 @@ class DevCluster:
                 time.sleep(0.25)
             tail = self.log_tail(name)
             self.down()
+            how = f"exited with {proc.returncode}" if proc.returncode is not None else f"not ready after {timeout:.0f}s"
             raise ClusterError(
-                f"{name} did not come up ({'exited with ' + str(proc.returncode) if proc.returncode is not None else 'timed out'}); "
-                f"last lines of {self.log_dir / (name + '.log')}:\n{tail}"
+                f"{name} did not come up ({how}); last lines of {self.log_dir / (name + '.log')}:\n{tail}"
             )
 
         b = str(bin_dir)
@@ -324,9 +323,7 @@ class DevCluster:
                 ips=("127.0.0.1", "10.0.0.1"),
             ),
             "admin": ca.issue("admin", "kube-workflows-admin", organization="system:masters", client=True),
-            "controller-manager": ca.issue(
-                "controller-manager", "system:kube-controller-manager", client=True
-            ),
+            "controller-manager": ca.issue("controller-manager", "system:kube-controller-manager", client=True),
             "scheduler": ca.issue("scheduler", "system:kube-scheduler", client=True),
             "apiserver-kubelet-client": ca.issue(
                 "apiserver-kubelet-client",
@@ -413,14 +410,36 @@ class DevCluster:
             return "(no log)"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
+        """Start an extra process (e.g. the operator) that `down` stops with the cluster."""
+        state = self.load_state()
+        if state is None:
+            raise ClusterError("the dev cluster is not up: run `kwf dev up` first")
+        old = state.pids.get(name)
+        if old and _alive(old):
+            _stop_group(old, 10.0)
+        logfile = (self.log_dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            argv,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+        state.pids[name] = proc.pid
+        self._save_state(state)
+        return proc.pid
+
     # --- down --------------------------------------------------------------------------------
     def down(self, grace: float = 10.0) -> list[str]:
-        """Stop every process `up` started (node first, etcd last). Returns the names stopped."""
+        """Stop every process `up` or `spawn` started (extras and node first, etcd last)."""
         state = self.load_state()
         if state is None:
             return []
         stopped = []
-        for name in ("local-node", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
+        order = ("local-node", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
+        for name in [n for n in state.pids if n not in order] + list(order):
             pid = state.pids.get(name)
             if pid and _alive(pid):
                 _stop_group(pid, grace)
@@ -439,15 +458,11 @@ def _stop_group(pid: int, grace: float) -> None:
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and _group_alive(pid):
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     while _alive(pid):
-        try:  # our own child: reap it so no zombie is left behind
+        with contextlib.suppress(ChildProcessError):  # our own child: reap it so no zombie is left
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         time.sleep(0.05)
 
 

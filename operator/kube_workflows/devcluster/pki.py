@@ -132,8 +132,6 @@ def service_account_keys(directory: Path) -> KeyPair:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     _write_key(pair.key, key)
     pair.cert.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return pair

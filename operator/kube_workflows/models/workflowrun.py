@@ -49,13 +49,9 @@ class RetryPolicy(_Model):
 class PodTemplate(_Model):
     """The parts of the runner pod a user may set. Fields follow the core/v1 Pod spec."""
 
-    env: list[AnyObject] = Field(
-        default_factory=list, description="Extra environment variables (core/v1 EnvVar)."
-    )
+    env: list[AnyObject] = Field(default_factory=list, description="Extra environment variables (core/v1 EnvVar).")
     env_from: list[AnyObject] = Field(default_factory=list, description="core/v1 EnvFromSource list.")
-    resources: AnyObject | None = Field(
-        default=None, description="core/v1 ResourceRequirements of the runner."
-    )
+    resources: AnyObject | None = Field(default=None, description="core/v1 ResourceRequirements of the runner.")
     service_account_name: str | None = Field(
         default=None,
         description="Run the pod as this ServiceAccount instead of the per-run one the operator creates. "
@@ -69,9 +65,7 @@ class PodTemplate(_Model):
         default_factory=list, description="core/v1 VolumeMount list for the runner container."
     )
     labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on the runner pod.")
-    annotations: dict[str, str] = Field(
-        default_factory=dict, description="Extra annotations on the runner pod."
-    )
+    annotations: dict[str, str] = Field(default_factory=dict, description="Extra annotations on the runner pod.")
 
 
 class WorkflowRunSpec(_Model):
@@ -170,9 +164,7 @@ class StepRecord(_Model):
 class RunError(_Model):
     """Why the run failed."""
 
-    reason: str = Field(
-        description="CamelCase cause, e.g. WorkflowRaised, WorkflowNotImportable, InvalidInput."
-    )
+    reason: str = Field(description="CamelCase cause, e.g. WorkflowRaised, WorkflowNotImportable, InvalidInput.")
     type: str | None = Field(default=None, description="Exception class, when the workflow raised.")
     message: str = Field(description="What went wrong.")
     step: str | None = Field(default=None, description="The step that raised, when known.")

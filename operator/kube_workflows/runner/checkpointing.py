@@ -148,9 +148,7 @@ class StepCheckpointer:
             )
             async with self.write_lock:
                 started = time.perf_counter()
-                await asyncio.to_thread(
-                    self.reporter.write, f"checkpoint {self.seq} after {event.name}", patch
-                )
+                await asyncio.to_thread(self.reporter.write, f"checkpoint {self.seq} after {event.name}", patch)
                 self.write_seconds.append(time.perf_counter() - started)
             self.steps_len = min(self.steps_len + 1, patches.MAX_STEP_RECORDS)
             self.last_step = event.name

@@ -21,8 +21,7 @@ def load_workflow(import_path: str, timeout: float | None = None) -> Workflow:
         target: object = importlib.import_module(module_name)
     except Exception as exc:  # any import-time error is the user's module failing to load
         raise WorkflowLoadError(
-            f'spec.workflow "{import_path}": module "{module_name}" cannot be imported: '
-            f"{type(exc).__name__}: {exc}"
+            f'spec.workflow "{import_path}": module "{module_name}" cannot be imported: {type(exc).__name__}: {exc}'
         ) from exc
     for part in attr_path.split("."):
         try:
@@ -40,13 +39,10 @@ def load_workflow(import_path: str, timeout: float | None = None) -> Workflow:
             workflow = target()
         except Exception as exc:
             raise WorkflowLoadError(
-                f'spec.workflow "{import_path}" could not be constructed with no arguments: '
-                f"{type(exc).__name__}: {exc}"
+                f'spec.workflow "{import_path}" could not be constructed with no arguments: {type(exc).__name__}: {exc}'
             ) from exc
         if not isinstance(workflow, Workflow):
-            raise WorkflowLoadError(
-                f'spec.workflow "{import_path}" returned {type(workflow).__name__}, not a Workflow'
-            )
+            raise WorkflowLoadError(f'spec.workflow "{import_path}" returned {type(workflow).__name__}, not a Workflow')
     else:
         raise WorkflowLoadError(f'spec.workflow "{import_path}" is a {type(target).__name__}, not a Workflow')
     if timeout is not None:

@@ -45,6 +45,7 @@ class RunnerIdentity:
     namespace: str
     name: str
     pod: str
+    handle_sigterm: bool = True
 
     @classmethod
     def from_env(cls) -> RunnerIdentity:
@@ -55,14 +56,10 @@ class RunnerIdentity:
                 pod=os.environ.get("KWF_POD_NAME") or socket.gethostname(),
             )
         except KeyError as missing:
-            raise SystemExit(
-                f"kwf runner: environment variable {missing} is not set (the operator sets it)"
-            ) from None
+            raise SystemExit(f"kwf runner: environment variable {missing} is not set (the operator sets it)") from None
 
 
-def restore_context(
-    workflow: Workflow, run: dict[str, Any], reporter: Reporter
-) -> tuple[Context | None, bool]:
+def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter) -> tuple[Context | None, bool]:
     """(context, resuming): the last checkpoint of this run, else contextFrom's final Context."""
     status = run.get("status") or {}
     checkpoint = status.get("checkpoint")
@@ -78,7 +75,8 @@ def restore_context(
         if other_status.get("phase") != Phase.SUCCEEDED or not checkpoint or not checkpoint.get("final"):
             raise RunFailure(
                 "ContextSourceNotSucceeded",
-                f"{source} is {other_status.get('phase') or 'not started'}; only a Succeeded run's Context can be continued",
+                f"{source} is {other_status.get('phase') or 'not started'}; "
+                "only a Succeeded run's Context can be continued",
             )
     try:
         data = decode_checkpoint(
@@ -109,8 +107,8 @@ def error_record(reason: str, exc: BaseException, step: str | None = None) -> di
     }
 
 
-async def execute(identity: RunnerIdentity) -> int:
-    reporter = Reporter(identity.namespace, identity.name)
+async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) -> int:
+    reporter = reporter or Reporter(identity.namespace, identity.name)
     try:
         run, attempt = await asyncio.to_thread(reporter.claim, identity.pod)
     except (ApiUnavailable, ApiException) as exc:
@@ -130,14 +128,14 @@ async def execute(identity: RunnerIdentity) -> int:
         steps_completed=int(last.get("stepsCompleted") or 0),
         steps_len=len(status.get("steps") or []),
     )
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(_stop_after_write(checkpointer)))
+    if identity.handle_sigterm:
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGTERM, lambda: asyncio.ensure_future(_stop_after_write(checkpointer))
+        )
 
     def fail(reason: str, exc: BaseException, code: int, step: str | None = None) -> int:
         try:
-            reporter.write(
-                "recording the error", patches.error_patch(attempt, error_record(reason, exc, step))
-            )
+            reporter.write("recording the error", patches.error_patch(attempt, error_record(reason, exc, step)))
         except (Superseded, ApiUnavailable, ApiException) as write_exc:
             log.error("could not record the error: %s", write_exc)
         log.error("run failed (%s): %s", reason, exc)
@@ -157,9 +155,7 @@ async def execute(identity: RunnerIdentity) -> int:
 
     checkpointing.install(workflow, checkpointer)
     if resuming:
-        log.info(
-            "resuming from checkpoint %d (%d steps done)", checkpointer.seq, checkpointer.steps_completed
-        )
+        log.info("resuming from checkpoint %d (%d steps done)", checkpointer.seq, checkpointer.steps_completed)
     try:
         handler = workflow.run(ctx=ctx) if resuming else workflow.run(ctx=ctx, **spec.input)
     except (ValidationError, TypeError, ValueError) as exc:
@@ -175,9 +171,7 @@ async def execute(identity: RunnerIdentity) -> int:
             log.error("checkpoint write failed: %s", checkpointer.fatal)
             return exit_codes.INFRASTRUCTURE
         if isinstance(checkpointer.fatal, checkpointing.CheckpointTooLarge):
-            return await asyncio.to_thread(
-                fail, "CheckpointTooLarge", checkpointer.fatal, exit_codes.INVALID_RUN
-            )
+            return await asyncio.to_thread(fail, "CheckpointTooLarge", checkpointer.fatal, exit_codes.INVALID_RUN)
         if isinstance(exc, ValidationError) and checkpointer.steps_completed == 0 and not resuming:
             return await asyncio.to_thread(fail, "InvalidInput", _input_error(exc), exit_codes.INVALID_RUN)
         if not isinstance(exc, Exception):

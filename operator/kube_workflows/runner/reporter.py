@@ -63,9 +63,7 @@ class Reporter:
         target = name or self.name
         obj = self._with_retries(
             f"reading WorkflowRun {self.namespace}/{target}",
-            lambda: self._api.get_namespaced_custom_object(
-                namespace=self.namespace, name=target, **kube.WORKFLOWRUN
-            ),
+            lambda: self._api.get_namespaced_custom_object(namespace=self.namespace, name=target, **kube.WORKFLOWRUN),
         )
         assert isinstance(obj, dict)
         return obj
@@ -120,9 +118,7 @@ class Reporter:
             self._with_retries(what, send)
         except ApiException as exc:
             if exc.status in (409, 422) and _failed_test(exc):
-                raise Superseded(
-                    f"{what} rejected: a newer attempt owns {self.namespace}/{self.name}"
-                ) from exc
+                raise Superseded(f"{what} rejected: a newer attempt owns {self.namespace}/{self.name}") from exc
             raise
 
 

@@ -1,0 +1,1 @@
+"""`make bench`: side-by-side ratios measured in one run on the local control plane."""

@@ -1,0 +1,77 @@
+"""A run whose pod dies resumes on a new pod from its last checkpoint; no completed step runs twice."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from support import Cluster, OperatorProcess, wait_for, workflow_run
+
+STEPS = 10
+UNINTERRUPTED = {"steps": STEPS, "total": sum(range(1, STEPS + 1))}
+
+
+def recorded_steps(record: Path) -> list[int]:
+    return [int(line.split()[1]) for line in record.read_text().splitlines()] if record.exists() else []
+
+
+@pytest.mark.parametrize("how", ["sigkill", "delete"])
+def test_pod_death_after_step_4_resumes_on_a_new_pod(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, tmp_path: Path, how: str
+) -> None:
+    record, release = tmp_path / "record", tmp_path / "release"
+    # Step 5 waits for `release` before doing its work, so the pod dies with steps 1-4 checkpointed
+    # and step 5 in flight but without its side effect.
+    cluster.apply(
+        workflow_run(
+            "chain",
+            "kwf_testflows.steps:StepChain",
+            {
+                "steps": STEPS,
+                "record": str(record),
+                "hold_at": 5,
+                "release": str(release),
+                "delay": 0.02,
+            },
+        ),
+        namespace,
+    )
+    wait_for("steps 1-4 to be recorded", lambda: recorded_steps(record) == [1, 2, 3, 4], timeout=120)
+    run = wait_for(
+        "checkpoint of step 4",
+        lambda: (lambda r: r if (r.get("status") or {}).get("checkpoint", {}).get("stepsCompleted") == 5 else None)(
+            cluster.run(namespace, "chain")
+        ),
+    )
+    assert run["status"]["phase"] == "Running"
+    first_pod = cluster.runner_pods(namespace, "chain")[0].metadata.name
+    if how == "sigkill":
+        cluster.crash_pod(namespace, first_pod)
+    else:
+        cluster.core.delete_namespaced_pod(first_pod, namespace)
+    release.touch()
+
+    done = cluster.wait_phase(namespace, "chain", "Succeeded", "Failed", timeout=180)
+    status = done["status"]
+    assert status["phase"] == "Succeeded", status.get("error")
+    assert status["result"] == UNINTERRUPTED
+    assert status["restarts"] == 1
+    assert Counter(recorded_steps(record)) == Counter(range(1, STEPS + 1)), "a step's side effect repeated"
+    pods = {line.split()[2] for line in record.read_text().splitlines()}
+    assert len(pods) == 2 and first_pod in pods
+    assert status["attempt"] == 2
+    assert [s["name"] for s in status["steps"]][:5] == ["begin", "work", "work", "work", "work"]
+    assert {s["attempt"] for s in status["steps"][5:]} == {2}
+    events = cluster.kubectl(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        "involvedObject.name=chain",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ).stdout.split()
+    assert "PodLost" in events and "Succeeded" in events

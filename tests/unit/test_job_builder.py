@@ -1,0 +1,119 @@
+from typing import Any
+
+from kube_workflows.builders import build_runner_identity, build_runner_job
+from kube_workflows.runner import exit_codes
+
+
+def run(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "kube-workflows.dev/v1alpha1",
+        "kind": "WorkflowRun",
+        "metadata": {"name": "my-run", "namespace": "team-a", "uid": "uid-1", "generation": 1},
+        "spec": {"workflow": "pkg.mod:Flow", **spec},
+    }
+
+
+def container(job: dict[str, Any]) -> dict[str, Any]:
+    c: dict[str, Any] = job["spec"]["template"]["spec"]["containers"][0]
+    return c
+
+
+def test_job_is_owned_labelled_and_runs_the_runner() -> None:
+    job = build_runner_job(run(), "img:1")
+    assert job["metadata"]["name"] == "my-run"
+    assert job["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "kube-workflows.dev/v1alpha1",
+            "kind": "WorkflowRun",
+            "name": "my-run",
+            "uid": "uid-1",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    assert job["spec"]["template"]["metadata"]["labels"]["kube-workflows.dev/run"] == "my-run"
+    assert container(job)["command"] == ["kwf", "runner"]
+    assert container(job)["image"] == "img:1"
+    env = {e["name"]: e for e in container(job)["env"]}
+    assert env["KWF_RUN_NAME"]["value"] == "my-run"
+    assert env["KWF_RUN_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+
+
+def test_failure_policy_fails_fast_on_workflow_errors_and_retries_crashes() -> None:
+    job = build_runner_job(run(retry={"maxRestarts": 5}, timeoutSeconds=600), "img")
+    spec = job["spec"]
+    assert spec["backoffLimit"] == 5
+    assert spec["activeDeadlineSeconds"] == 600
+    assert spec["podReplacementPolicy"] == "Failed"
+    fail_rule, ignore_rule = spec["podFailurePolicy"]["rules"]
+    assert fail_rule["action"] == "FailJob"
+    assert set(fail_rule["onExitCodes"]["values"]) == {exit_codes.WORKFLOW_RAISED, exit_codes.INVALID_RUN}
+    assert exit_codes.INFRASTRUCTURE not in fail_rule["onExitCodes"]["values"]  # retried
+    assert ignore_rule == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
+    assert spec["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_defaults_when_unset() -> None:
+    spec = build_runner_job(run(), "img")["spec"]
+    assert spec["backoffLimit"] == 3
+    assert "activeDeadlineSeconds" not in spec
+
+
+def test_pod_meets_restricted_pod_security() -> None:
+    pod = build_runner_job(run(), "img")["spec"]["template"]["spec"]
+    sc = container({"spec": {"template": {"spec": pod}}})["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_template_fields_reach_the_pod() -> None:
+    job = build_runner_job(
+        run(
+            image="mine:2",
+            template={
+                "env": [{"name": "OPENAI_API_KEY", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+                "resources": {"limits": {"memory": "1Gi"}},
+                "nodeSelector": {"pool": "cpu"},
+                "tolerations": [{"key": "spot", "operator": "Exists"}],
+                "volumes": [{"name": "data", "emptyDir": {}}],
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                "labels": {"team": "a"},
+            },
+        ),
+        "default",
+    )
+    pod = job["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["image"] == "mine:2"
+    assert c["env"][-1]["name"] == "OPENAI_API_KEY"
+    assert c["resources"] == {"limits": {"memory": "1Gi"}}
+    assert c["volumeMounts"] == [{"name": "data", "mountPath": "/data"}]
+    assert pod["nodeSelector"] == {"pool": "cpu"}
+    assert pod["volumes"] == [{"name": "data", "emptyDir": {}}]
+    assert job["spec"]["template"]["metadata"]["labels"]["team"] == "a"
+    assert pod["serviceAccountName"] == "my-run-runner"
+
+
+def test_long_names_are_shortened_stably() -> None:
+    long = run()
+    long["metadata"]["name"] = "x" * 100
+    first, second = build_runner_job(long, "i"), build_runner_job(long, "i")
+    assert len(first["metadata"]["name"]) <= 63
+    assert first["metadata"]["name"] == second["metadata"]["name"]
+
+
+def test_runner_identity_grants_only_its_own_run() -> None:
+    sa, role, binding = build_runner_identity(run(contextFrom="earlier"))
+    assert sa["kind"] == "ServiceAccount" and sa["metadata"]["name"] == "my-run-runner"
+    read, write = role["rules"]
+    assert read["resourceNames"] == ["my-run", "earlier"] and read["verbs"] == ["get"]
+    assert write["resources"] == ["workflowruns/status"] and write["resourceNames"] == ["my-run"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "my-run-runner", "namespace": "team-a"}]
+
+
+def test_user_service_account_means_no_generated_identity() -> None:
+    assert build_runner_identity(run(template={"serviceAccountName": "mine"})) == []
+    pod = build_runner_job(run(template={"serviceAccountName": "mine"}), "i")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "mine"

@@ -1,0 +1,172 @@
+"""The runner end to end in-process, against an in-memory WorkflowRun instead of an API server.
+
+The integration and e2e suites do the same on the real control plane; these pin down the
+checkpoint contract precisely and fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import pytest
+
+from kube_workflows.checkpoint import decode_checkpoint
+from kube_workflows.runner import exit_codes
+from kube_workflows.runner.main import RunnerIdentity, execute
+from kube_workflows.runner.reporter import Reporter, Superseded
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflows"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+
+
+class InMemoryRuns(Reporter):
+    """Reporter whose API server is a dict; applies patches the way the API server does."""
+
+    def __init__(self, runs: dict[str, dict[str, Any]], name: str) -> None:
+        self.namespace, self.name, self.runs = "ns", name, runs
+        self.writes: list[list[dict[str, Any]]] = []
+        self.fail_after: int | None = None
+
+    def read(self, name: str | None = None) -> dict[str, Any]:
+        return copy.deepcopy(self.runs[name or self.name])
+
+    def _send_merge(self, body: dict[str, Any]) -> None:
+        status = self.runs[self.name].setdefault("status", {})
+        status.update(body["status"])
+
+    def write(self, what: str, patch: list[dict[str, Any]]) -> None:
+        if self.fail_after is not None and len(self.writes) >= self.fail_after:
+            raise Superseded("a newer attempt owns the run")
+        try:
+            self.runs[self.name] = jsonpatch.apply_patch(self.runs[self.name], patch)
+        except jsonpatch.JsonPatchTestFailed as exc:
+            raise Superseded(str(exc)) from exc
+        self.writes.append(patch)
+
+
+def new_run(name: str, workflow: str, **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "resourceVersion": "1"}, "spec": {"workflow": workflow, **spec}}
+
+
+async def run_once(runs: dict[str, dict[str, Any]], name: str, pod: str = "pod-1") -> tuple[int, InMemoryRuns]:
+    reporter = InMemoryRuns(runs, name)
+    code = await execute(RunnerIdentity("ns", name, pod, handle_sigterm=False), reporter)
+    return code, reporter
+
+
+async def test_one_fenced_write_per_completed_step(tmp_path: Path) -> None:
+    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 4, "record": str(tmp_path / "rec")})}
+    code, reporter = await run_once(runs, "r")
+    assert code == exit_codes.SUCCEEDED
+    status = runs["r"]["status"]
+    assert status["result"] == {"steps": 4, "total": 10}
+    # begin + 3 work steps checkpointed one write each; the 4th work step's write carries the result.
+    assert len(reporter.writes) == 5
+    assert all(p[0] == {"op": "test", "path": "/status/attempt", "value": 1} for p in reporter.writes)
+    assert [s["seq"] for s in status["steps"]] == [1, 2, 3, 4, 5]
+    assert status["checkpoint"]["final"] is True and status["checkpoint"]["stepsCompleted"] == 5
+    assert decode_checkpoint(status["checkpoint"]["data"])["state"]["state_data"]["_data"]["total"] == "10"
+
+
+async def test_resume_skips_completed_steps(tmp_path: Path) -> None:
+    record = tmp_path / "rec"
+    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 6, "record": str(record)})}
+    reporter = InMemoryRuns(runs, "r")
+    reporter.fail_after = 3  # begin, step 1, step 2 checkpointed; then this pod "dies"
+    code = await execute(RunnerIdentity("ns", "r", "pod-1", handle_sigterm=False), reporter)
+    assert code == exit_codes.SUPERSEDED
+    assert runs["r"]["status"]["checkpoint"]["seq"] == 3
+    code, _ = await run_once(runs, "r", pod="pod-2")
+    assert code == exit_codes.SUCCEEDED
+    lines = record.read_text().splitlines()
+    # step 3 ran on pod-1 but its checkpoint never landed: it runs again (at-least-once for the
+    # step in flight); steps 1 and 2 were checkpointed and never run again.
+    assert lines == ["step 1 -", "step 2 -", "step 3 -", "step 3 -", "step 4 -", "step 5 -", "step 6 -"]
+    assert runs["r"]["status"]["result"] == {"steps": 6, "total": 21}
+    assert runs["r"]["status"]["attempt"] == 2
+
+
+async def test_stale_attempt_cannot_write() -> None:
+    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 2})}
+    runs["r"]["status"] = {"attempt": 1}
+    reporter = InMemoryRuns(runs, "r")
+    # A newer pod claims the run between this pod's claim and its first checkpoint.
+    original_claim = reporter.claim
+
+    def claim_then_lose(pod: str) -> tuple[dict[str, Any], int]:
+        run, attempt = original_claim(pod)
+        runs["r"]["status"]["attempt"] = attempt + 1
+        return run, attempt
+
+    reporter.claim = claim_then_lose  # type: ignore[method-assign]
+    code = await execute(RunnerIdentity("ns", "r", "old-pod", handle_sigterm=False), reporter)
+    assert code == exit_codes.SUPERSEDED
+    assert "checkpoint" not in runs["r"]["status"] and reporter.writes == []
+
+
+async def test_context_from_continues_store_state() -> None:
+    runs = {"a": new_run("a", "kwf_examples.context_state:MyWorkflow")}
+    assert (await run_once(runs, "a"))[0] == exit_codes.SUCCEEDED
+    assert runs["a"]["status"]["result"] == "The step ran 1 times"
+    runs["a"]["status"]["phase"] = "Succeeded"  # the operator's part
+    runs["b"] = new_run("b", "kwf_examples.context_state:MyWorkflow", contextFrom="a")
+    assert (await run_once(runs, "b"))[0] == exit_codes.SUCCEEDED
+    assert runs["b"]["status"]["result"] == "The step ran 2 times"
+
+
+async def test_context_from_an_unfinished_run_fails_clearly() -> None:
+    runs = {
+        "a": new_run("a", "kwf_examples.context_state:MyWorkflow"),
+        "b": new_run("b", "kwf_examples.context_state:MyWorkflow", contextFrom="a"),
+    }
+    code, _ = await run_once(runs, "b")
+    assert code == exit_codes.INVALID_RUN
+    assert runs["b"]["status"]["error"]["reason"] == "ContextSourceNotSucceeded"
+
+
+async def test_workflow_error_is_recorded_with_its_step() -> None:
+    runs = {"r": new_run("r", "kwf_testflows.failing:RaisesInSecondStep")}
+    code, _ = await run_once(runs, "r")
+    assert code == exit_codes.WORKFLOW_RAISED
+    error = runs["r"]["status"]["error"]
+    assert error["reason"] == "WorkflowRaised" and error["type"] == "ValueError"
+    assert error["step"] == "second" and "cannot go on" in error["message"]
+    # the last good checkpoint (after "first") is kept, not replaced by the failed state
+    assert runs["r"]["status"]["checkpoint"]["step"] == "first"
+
+
+@pytest.mark.parametrize(
+    ("workflow", "reason", "fragment"),
+    [
+        ("no_such_module:Flow", "WorkflowNotImportable", 'module "no_such_module" cannot be imported'),
+        ("kwf_testflows.steps:Missing", "WorkflowNotImportable", 'has no attribute "Missing"'),
+        ("kwf_testflows.steps:Path", "WorkflowNotImportable", "not a Workflow"),
+    ],
+)
+async def test_bad_workflow_reference(workflow: str, reason: str, fragment: str) -> None:
+    runs = {"r": new_run("r", workflow)}
+    code, _ = await run_once(runs, "r")
+    assert code == exit_codes.INVALID_RUN
+    assert runs["r"]["status"]["error"]["reason"] == reason
+    assert fragment in runs["r"]["status"]["error"]["message"]
+
+
+async def test_corrupt_checkpoint_fails_instead_of_restarting_from_scratch() -> None:
+    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain")}
+    runs["r"]["status"] = {"checkpoint": {"seq": 3, "data": "garbage", "encoding": "json+zlib+base64"}}
+    code, _ = await run_once(runs, "r")
+    assert code == exit_codes.INVALID_RUN
+    assert runs["r"]["status"]["error"]["reason"] == "CheckpointCorrupt"
+
+
+async def test_finished_run_is_not_run_again() -> None:
+    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 2})}
+    await run_once(runs, "r")
+    writes_before = runs["r"]["status"]["checkpoint"]["seq"]
+    code, reporter = await run_once(runs, "r", pod="pod-2")
+    assert code == exit_codes.SUCCEEDED and reporter.writes == []
+    assert runs["r"]["status"]["checkpoint"]["seq"] == writes_before

@@ -1,0 +1,55 @@
+from typing import Any
+
+from kube_workflows.controller.status import observe, status_patch
+from kube_workflows.models import Phase
+
+
+def job(active: int = 0, failed: int = 0, condition: str | None = None, reason: str = "") -> dict[str, Any]:
+    status: dict[str, Any] = {"active": active, "ready": active, "failed": failed}
+    if condition:
+        status["conditions"] = [{"type": condition, "status": "True", "reason": reason, "message": "m"}]
+    return {"status": status}
+
+
+def test_pending_until_the_job_exists_and_runs() -> None:
+    assert observe({}, None).phase == Phase.PENDING
+    assert observe({}, job()).phase == Phase.PENDING
+    assert observe({}, {"status": {"active": 1, "ready": 0}}).phase == Phase.PENDING  # pod not started yet
+    running = observe({}, job(active=1))
+    assert running.phase == Phase.RUNNING and running.running
+
+
+def test_lost_pod_keeps_running_phase_and_counts_restarts() -> None:
+    lost = observe({"checkpoint": {"seq": 4}}, job(failed=1))
+    assert lost.phase == Phase.RUNNING and lost.reason == "Resuming" and lost.restarts == 1
+    resumed = observe({"checkpoint": {"seq": 4}}, job(active=1, failed=1))
+    assert "resumed from checkpoint 4" in resumed.message
+
+
+def test_success_and_failures() -> None:
+    assert observe({}, job(condition="Complete")).phase == Phase.SUCCEEDED
+    raised = observe(
+        {"error": {"reason": "WorkflowRaised", "type": "ValueError", "message": "boom", "step": "second"}},
+        job(failed=1, condition="Failed", reason="PodFailurePolicy"),
+    )
+    assert (raised.phase, raised.succeeded, raised.reason) == (Phase.FAILED, "False", "WorkflowRaised")
+    assert raised.message == "ValueError in step second: boom"
+    exhausted = observe({}, job(failed=4, condition="Failed", reason="BackoffLimitExceeded"))
+    assert exhausted.reason == "RetriesExhausted" and "4 pods failed" in exhausted.message
+    assert observe({}, job(condition="Failed", reason="DeadlineExceeded")).reason == "Timeout"
+
+
+def test_patch_only_on_change_and_keeps_transition_time() -> None:
+    run: dict[str, Any] = {"metadata": {"generation": 2}, "status": {}}
+    first = status_patch(run, observe({}, job(active=1)))
+    assert first["phase"] == "Running" and first["observedGeneration"] == 2
+    assert {c["type"]: c["status"] for c in first["conditions"]} == {
+        "Succeeded": "Unknown",
+        "Running": "True",
+    }
+    run["status"] = {**first}
+    assert status_patch(run, observe({}, job(active=1))) == {}
+    done = status_patch(run, observe({}, job(condition="Complete")))
+    assert done["phase"] == "Succeeded" and "completionTime" in done
+    succeeded = next(c for c in done["conditions"] if c["type"] == "Succeeded")
+    assert succeeded["status"] == "True" and succeeded["observedGeneration"] == 2
