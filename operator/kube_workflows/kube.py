@@ -20,7 +20,10 @@ def api_client() -> client.ApiClient:
     ):
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     else:
-        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        # Read $KUBECONFIG now: the client library captures it once, at import.
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+        )
     # One keep-alive pool sized for the operator's concurrent handlers.
     configuration.connection_pool_maxsize = 32
     return client.ApiClient(configuration)

@@ -15,24 +15,26 @@ from typing import Any
 import pytest
 
 from kube_workflows.devcluster.node import kill_pod_processes, pod_log_path, pod_pids
-from kube_workflows.devcluster.node_logs import tail_offset
-from kube_workflows.devcluster.node_pods import (
+from kube_workflows.devcluster.node_env import (
     ContainerConfigError,
-    ContainerRecord,
     base_env,
-    build_container_status,
-    build_pod_status,
     container_argv,
     expand,
+    resolve_container_env,
+    volume_env_name,
+    wants_service_account_token,
+)
+from kube_workflows.devcluster.node_logs import tail_offset
+from kube_workflows.devcluster.node_status import (
+    ContainerRecord,
+    build_container_status,
+    build_pod_status,
     log_tail,
     merge_conditions,
     pod_phase,
-    resolve_container_env,
     restart_backoff,
     terminated,
-    volume_env_name,
     waiting,
-    wants_service_account_token,
 )
 
 Json = dict[str, Any]
@@ -370,6 +372,11 @@ def test_kill_pod_processes_signals_the_process_group(tmp_path: Path) -> None:
     proc = subprocess.Popen(["sleep", "60"], start_new_session=True, env={**os.environ, "KWF_LOCAL_NODE": "1"})
     try:
         (pod_dir / "main.pid").write_text(str(proc.pid))
+        # The pid only counts once the child has exec'd with the node's marker in its environment.
+        deadline = time.monotonic() + 5
+        while b"KWF_LOCAL_NODE=1" not in Path(f"/proc/{proc.pid}/environ").read_bytes():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         assert pod_pids(tmp_path, "ns", "p") == {"main": proc.pid}
         assert kill_pod_processes(tmp_path, "ns", "p") == [proc.pid]
         assert proc.wait(timeout=5) == -signal.SIGKILL

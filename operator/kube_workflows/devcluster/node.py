@@ -2,10 +2,10 @@
 
 There is no container runtime: each container's `command` + `args` runs as a local process in its
 own process group (the image is ignored; the local Python environment is the image). The node
-registers a `Node`, renews its `Lease`, watches the pods bound to it, runs them (`node_pods`),
-reports their status like a kubelet, and serves their logs to the apiserver (`node_logs`), so
-`kubectl logs`, Jobs, Deployments and RBAC behave as on a real cluster. No isolation, no resource
-limits, no probes, no volumes other than emptyDir (as plain directories).
+registers a `Node`, renews its `Lease`, watches the pods bound to it, runs them (`node_pods`, with
+`node_env` and `node_status`), reports their status like a kubelet, and serves their logs to the
+apiserver (`node_logs`), so `kubectl logs`, Jobs, Deployments and RBAC behave as on a real cluster.
+No isolation, no resource limits, no probes, no volumes other than emptyDir (as plain directories).
 
 Run it as `python -m kube_workflows.devcluster.node --kubeconfig ... --data-dir ... --node-name ...
 --port ... --tls-cert ... --tls-key ... --apiserver-ca ...` (`devcluster.controlplane` does).
@@ -33,17 +33,14 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from kube_workflows.devcluster.node_env import LOCAL_IP, SA_MOUNT, Json, mount_namespace_argv
 from kube_workflows.devcluster.node_logs import LogServer, LogTarget
 from kube_workflows.devcluster.node_pods import (
-    LOCAL_IP,
-    SA_MOUNT,
     TERMINAL_PHASES,
-    Json,
     NodeSettings,
     PodApi,
     PodWorker,
     find_pod_dirs,
-    mount_namespace_argv,
     rfc3339,
     signal_group,
 )

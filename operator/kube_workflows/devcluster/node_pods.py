@@ -1,8 +1,9 @@
 """Per-pod work of the local node: resolve env, run containers as local processes, report status.
 
-The pure functions (`resolve_container_env`, `build_container_status`, `pod_phase`,
-`build_pod_status`, ...) mirror what a kubelet computes and are unit-tested without a cluster;
-`PodWorker` does the I/O, one thread per pod. For development and tests only.
+The pure functions that mirror what a kubelet computes live in `node_env` (`resolve_container_env`,
+`container_argv`, ...) and `node_status` (`build_container_status`, `pod_phase`, `build_pod_status`,
+...) and are unit-tested without a cluster; `PodWorker` does the I/O, one thread per pod. For
+development and tests only.
 
 A pod's directory, `<data-dir>/pods/<ns>_<pod>_<uid8>/`:
 
@@ -24,41 +25,52 @@ import contextlib
 import json
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from kube_workflows.devcluster.node_env import (
+    ContainerConfigError,
+    Json,
+    base_env,
+    container_argv,
+    mount_namespace_argv,
+    pod_kubeconfig,
+    resolve_container_env,
+    volume_env_name,
+    wants_service_account_token,
+)
+from kube_workflows.devcluster.node_status import (
+    ContainerRecord,
+    build_container_status,
+    build_pod_status,
+    exit_code,
+    log_tail,
+    pod_phase,
+    restart_backoff,
+    terminated,
+    waiting,
+)
+
 log = logging.getLogger("kube_workflows.devcluster.node")
 
-Json = dict[str, Any]
-Lookup = Callable[[str, str], Mapping[str, str] | None]
-"""(namespace, name) -> the decoded data of a Secret or ConfigMap, or None when it does not exist."""
-
-LOCAL_IP = "127.0.0.1"
-SA_MOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 TERMINAL_PHASES = ("Succeeded", "Failed")
 TOKEN_SECONDS = 3600
 TOKEN_REFRESH_SECONDS = 1800
 DEFAULT_GRACE_SECONDS = 30
 CONFIG_RETRY_SECONDS = 3.0
 _MAX_MESSAGE_BYTES = 4096  # the kubelet's limit for termination messages
-_FALLBACK_LINES, _FALLBACK_BYTES = 80, 2048  # terminationMessagePolicy: FallbackToLogsOnError
-_PASSTHROUGH_ENV = ("LANG", "LC_ALL", "TZ", "PYTHONPATH")
-_MOUNT_SCRIPT = f'mkdir -p {SA_MOUNT} 2>/dev/null; mount --bind "$KWF_SA_DIR" {SA_MOUNT} && exec "$@"'
 
 
 def rfc3339(timestamp: float | None = None) -> str:
@@ -79,355 +91,6 @@ def find_pod_dirs(data_dir: Path, namespace: str, name: str) -> list[Path]:
     # Namespace and pod names never contain "_", so this pattern cannot match another pod.
     dirs = [d for d in (data_dir / "pods").glob(f"{namespace}_{name}_*") if (d / "pod.json").exists()]
     return sorted(dirs, key=lambda d: (d / "pod.json").stat().st_mtime, reverse=True)
-
-
-# --- environment ---------------------------------------------------------------------------------
-class ContainerConfigError(Exception):
-    """A container cannot be configured (the kubelet's CreateContainerConfigError); retried later."""
-
-
-def expand(value: str, variables: Mapping[str, str]) -> str:
-    """Kubernetes `$(VAR)` expansion: defined names are replaced, `$$` is `$`, anything else stays."""
-    out: list[str] = []
-    i = 0
-    while i < len(value):
-        if value[i] == "$" and i + 1 < len(value):
-            if value[i + 1] == "$":
-                out.append("$")
-                i += 2
-                continue
-            end = value.find(")", i + 2) if value[i + 1] == "(" else -1
-            if end != -1:
-                name = value[i + 2 : end]
-                out.append(variables[name] if name in variables else value[i : end + 1])
-                i = end + 1
-                continue
-        out.append(value[i])
-        i += 1
-    return "".join(out)
-
-
-_META_KEY = re.compile(r"^metadata\.(labels|annotations)\['([^']*)'\]$")
-
-
-def field_ref_value(pod: Json, path: str) -> str:
-    """The value of a downward-API `fieldRef.fieldPath` for env vars."""
-    meta, spec = pod.get("metadata", {}), pod.get("spec", {})
-    match = _META_KEY.match(path)
-    if match:
-        return str((meta.get(match.group(1)) or {}).get(match.group(2), ""))
-    values = {
-        "metadata.name": meta.get("name"),
-        "metadata.namespace": meta.get("namespace"),
-        "metadata.uid": meta.get("uid"),
-        "spec.nodeName": spec.get("nodeName"),
-        "spec.serviceAccountName": spec.get("serviceAccountName"),
-        "status.podIP": LOCAL_IP,
-        "status.podIPs": LOCAL_IP,
-        "status.hostIP": LOCAL_IP,
-        "status.hostIPs": LOCAL_IP,
-    }
-    if path not in values:
-        raise ContainerConfigError(f"fieldRef.fieldPath {path!r} is not supported by the local node")
-    return str(values[path] or "")
-
-
-def _source_data(kind: str, namespace: str, ref: Json, lookup: Lookup) -> Mapping[str, str] | None:
-    data = lookup(namespace, ref.get("name", ""))
-    if data is None and not ref.get("optional"):
-        raise ContainerConfigError(f'{kind.lower()} "{ref.get("name", "")}" not found')
-    return data
-
-
-def _key_ref(kind: str, namespace: str, ref: Json, lookup: Lookup) -> str | None:
-    data = _source_data(kind, namespace, ref, lookup)
-    if data is None:
-        return None
-    key = ref.get("key", "")
-    if key not in data:
-        if ref.get("optional"):
-            return None
-        raise ContainerConfigError(f"couldn't find key {key} in {kind} {namespace}/{ref.get('name', '')}")
-    return data[key]
-
-
-def resolve_container_env(
-    container: Json, pod: Json, lookup_secret: Lookup, lookup_configmap: Lookup
-) -> dict[str, str]:
-    """The variables a kubelet gives `container`: `envFrom` first, then `env` (a later name wins).
-
-    `$(VAR)` in `env[].value` expands against the variables defined before it. A missing Secret,
-    ConfigMap or key that is not `optional` raises ContainerConfigError, like the kubelet.
-    """
-    namespace = pod["metadata"]["namespace"]
-    env: dict[str, str] = {}
-    for source in container.get("envFrom") or []:
-        for kind, key, lookup in (
-            ("ConfigMap", "configMapRef", lookup_configmap),
-            ("Secret", "secretRef", lookup_secret),
-        ):
-            if key in source:
-                data = _source_data(kind, namespace, source[key], lookup) or {}
-                env.update({source.get("prefix", "") + k: v for k, v in data.items()})
-    for var in container.get("env") or []:
-        name, source = var["name"], var.get("valueFrom")
-        value: str | None
-        if source is None:
-            value = expand(var.get("value", ""), env)
-        elif "fieldRef" in source:
-            value = field_ref_value(pod, source["fieldRef"]["fieldPath"])
-        elif "secretKeyRef" in source:
-            value = _key_ref("Secret", namespace, source["secretKeyRef"], lookup_secret)
-        elif "configMapKeyRef" in source:
-            value = _key_ref("ConfigMap", namespace, source["configMapKeyRef"], lookup_configmap)
-        else:
-            raise ContainerConfigError(f"env {name}: valueFrom.{next(iter(source), '?')} is not supported")
-        if value is not None:
-            env[name] = value
-    return env
-
-
-def container_argv(container: Json, env: Mapping[str, str]) -> list[str]:
-    """`command` + `args` with `$(VAR)` expanded, as the kubelet does."""
-    if not container.get("command"):
-        raise ContainerConfigError(
-            f"container {container['name']!r} has no command; the local node runs `command` + `args` "
-            "as a local process and cannot run an image's entrypoint"
-        )
-    return [expand(a, env) for a in [*container["command"], *(container.get("args") or [])]]
-
-
-def base_env(pod: Json, server: str, home: Path, host_env: Mapping[str, str]) -> dict[str, str]:
-    """What every container starts from: no leak of the node's own env beyond a few basics."""
-    url = urlsplit(server)
-    env = {k: host_env[k] for k in _PASSTHROUGH_ENV if k in host_env}
-    # The venv of the node is the "image": its python and console scripts come first on PATH.
-    path = host_env.get("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.update(
-        PATH=os.pathsep.join([os.path.dirname(sys.executable), path]),
-        HOME=str(home),
-        HOSTNAME=pod["metadata"]["name"],
-        KUBERNETES_SERVICE_HOST=url.hostname or LOCAL_IP,
-        KUBERNETES_SERVICE_PORT=str(url.port or 443),
-        KWF_LOCAL_NODE="1",
-    )
-    return env
-
-
-def volume_env_name(volume: str) -> str:
-    return "KWF_VOLUME_" + re.sub(r"[^A-Za-z0-9]", "_", volume).upper()
-
-
-def mount_namespace_argv(argv: Sequence[str]) -> list[str]:
-    """Run `argv` in its own mount namespace with $KWF_SA_DIR bind-mounted on SA_MOUNT."""
-    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _MOUNT_SCRIPT, "sh", *argv]
-
-
-def pod_kubeconfig(server: str, ca: Path, token_file: Path, namespace: str) -> Json:
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "local", "cluster": {"server": server, "certificate-authority": str(ca)}}],
-        # tokenFile, not token: kubectl and the Python client re-read it, so refreshes apply.
-        "users": [{"name": "pod", "user": {"tokenFile": str(token_file)}}],
-        "contexts": [{"name": "pod", "context": {"cluster": "local", "user": "pod", "namespace": namespace}}],
-        "current-context": "pod",
-    }
-
-
-def wants_service_account_token(pod: Json) -> bool:
-    """Whether the pod gets a token: not opted out, and admission added the token volume."""
-    spec = pod["spec"]
-    if spec.get("automountServiceAccountToken") is False:
-        return False
-    # The ServiceAccount admission plugin adds a projected `kube-api-access-*` volume when the pod
-    # or its ServiceAccount want a token, so its presence already folds in both settings.
-    return any(
-        "serviceAccountToken" in source
-        for volume in spec.get("volumes") or []
-        for source in (volume.get("projected") or {}).get("sources") or []
-    )
-
-
-# --- status --------------------------------------------------------------------------------------
-@dataclass
-class ContainerRecord:
-    """What the node knows about one container; `build_container_status` makes it API status."""
-
-    name: str
-    image: str = ""
-    init: bool = False
-    restart_count: int = 0
-    state: Json = field(default_factory=lambda: waiting("ContainerCreating"))
-    last_state: Json = field(default_factory=dict)
-    pid: int | None = None
-
-
-def waiting(reason: str, message: str = "") -> Json:
-    return {"waiting": {"reason": reason, **({"message": message} if message else {})}}
-
-
-def exit_code(returncode: int) -> int:
-    """Popen's returncode as a container exit code: death by signal N is 128+N, as in a shell."""
-    return 128 - returncode if returncode < 0 else returncode
-
-
-def terminated(returncode: int, started_at: str, finished_at: str, message: str = "", pid: int | None = None) -> Json:
-    code = exit_code(returncode)
-    state: Json = {
-        "exitCode": code,
-        "reason": "Completed" if code == 0 else "Error",
-        "startedAt": started_at,
-        "finishedAt": finished_at,
-    }
-    if message:
-        state["message"] = message
-    if pid is not None:
-        state["containerID"] = f"local://{pid}"
-    return {"terminated": state}
-
-
-def restart_backoff(restart_count: int) -> float:
-    """Seconds before restarting a container: 1s doubling, capped at 10s (short: this is for tests)."""
-    return float(min(2**restart_count, 10))
-
-
-def build_container_status(record: ContainerRecord) -> Json:
-    running = "running" in record.state
-    done = record.state.get("terminated")
-    status: Json = {
-        "name": record.name,
-        "image": record.image,
-        "imageID": "",
-        # No probes: a running container is ready; an init container is ready once it succeeded.
-        "ready": bool(done and done["exitCode"] == 0) if record.init else running,
-        "started": running,
-        "restartCount": record.restart_count,
-        "state": record.state,
-        "lastState": record.last_state,
-    }
-    if record.pid is not None:
-        status["containerID"] = f"local://{record.pid}"
-    return status
-
-
-def pod_phase(restart_policy: str, init_statuses: Sequence[Json], statuses: Sequence[Json]) -> str:
-    """The pod phase from container statuses, following the kubelet's getPhase."""
-    for s in init_statuses:
-        done = s["state"].get("terminated")
-        if done and done["exitCode"] != 0 and restart_policy == "Never":
-            return "Failed"
-    if not all(s["ready"] for s in init_statuses):
-        return "Pending"
-    waiting_, running, stopped, succeeded = 0, 0, 0, 0
-    for s in statuses:
-        state = s["state"]
-        if "running" in state:
-            running += 1
-        elif "terminated" in state:
-            stopped += 1
-            succeeded += state["terminated"]["exitCode"] == 0
-        elif s.get("lastState", {}).get("terminated"):
-            stopped += 1  # waiting to restart: it has run
-        else:
-            waiting_ += 1
-    if waiting_:
-        return "Pending"
-    if running:
-        return "Running"
-    if not stopped:
-        return "Pending"
-    if restart_policy == "Always" or (restart_policy == "OnFailure" and stopped != succeeded):
-        return "Running"
-    return "Succeeded" if stopped == succeeded else "Failed"
-
-
-def _condition(kind: str, ok: bool, reason: str = "", message: str = "") -> Json:
-    condition: Json = {"type": kind, "status": "True" if ok else "False"}
-    if not ok:
-        condition.update(reason=reason, **({"message": message} if message else {}))
-    return condition
-
-
-def pod_conditions(phase: str, init_statuses: Sequence[Json], statuses: Sequence[Json]) -> list[Json]:
-    """The kubelet's pod conditions, without lastTransitionTime (see `merge_conditions`)."""
-    not_initialized = [s["name"] for s in init_statuses if not s["ready"]]
-    not_ready = [s["name"] for s in statuses if not s["ready"]]
-    completed = phase == "Succeeded"
-    ready_reason = "PodCompleted" if completed else "ContainersNotReady"
-    ready_message = "" if completed else f"containers with unready status: [{' '.join(not_ready)}]"
-    return [
-        _condition("PodReadyToStartContainers", True),
-        _condition(
-            "Initialized",
-            not not_initialized,
-            "ContainersNotInitialized",
-            f"containers with incomplete status: [{' '.join(not_initialized)}]",
-        ),
-        _condition("ContainersReady", not not_ready, ready_reason, ready_message),
-        _condition("Ready", not not_ready, ready_reason, ready_message),
-        _condition("PodScheduled", True),
-    ]
-
-
-def merge_conditions(previous: Sequence[Json], current: Sequence[Json], now: str) -> list[Json]:
-    """`current` with lastTransitionTime kept from `previous` where a condition's status is unchanged."""
-    before = {c["type"]: c for c in previous}
-    merged = []
-    for condition in current:
-        old = before.get(condition["type"])
-        unchanged = old is not None and old.get("status") == condition["status"]
-        since = old.get("lastTransitionTime") if old is not None and unchanged else None
-        merged.append({**condition, "lastTransitionTime": since or now})
-    return merged
-
-
-def build_pod_status(
-    pod: Json,
-    init_records: Sequence[ContainerRecord],
-    records: Sequence[ContainerRecord],
-    *,
-    start_time: str,
-    previous_conditions: Sequence[Json],
-    now: str,
-    terminal: tuple[str, str | None, str | None] | None = None,
-) -> Json:
-    """The pod's `status` as the kubelet would patch it; `terminal` = (phase, reason, message) overrides."""
-    init_statuses = [build_container_status(r) for r in init_records]
-    statuses = [build_container_status(r) for r in records]
-    phase = pod_phase(pod["spec"].get("restartPolicy", "Always"), init_statuses, statuses)
-    reason = message = None
-    if terminal is not None:
-        phase, reason, message = terminal
-    status: Json = {
-        "phase": phase,
-        "reason": reason,
-        "message": message,
-        "conditions": merge_conditions(previous_conditions, pod_conditions(phase, init_statuses, statuses), now),
-        "hostIP": LOCAL_IP,
-        "hostIPs": [{"ip": LOCAL_IP}],
-        "podIP": LOCAL_IP,
-        "podIPs": [{"ip": LOCAL_IP}],
-        "startTime": start_time,
-        "containerStatuses": statuses,
-    }
-    if init_statuses:
-        status["initContainerStatuses"] = init_statuses
-    if pod["metadata"].get("generation") is not None:
-        status["observedGeneration"] = pod["metadata"]["generation"]
-    return status
-
-
-def log_tail(path: Path, start: int, lines: int = _FALLBACK_LINES, max_bytes: int = _FALLBACK_BYTES) -> str:
-    """The last `lines` lines (at most `max_bytes`) written to `path` after offset `start`."""
-    try:
-        with path.open("rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(start, size - max_bytes))
-            data = f.read()
-    except OSError:
-        return ""
-    return "\n".join(data.decode(errors="replace").rstrip("\n").split("\n")[-lines:])
 
 
 # --- I/O -----------------------------------------------------------------------------------------
