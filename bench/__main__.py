@@ -94,7 +94,6 @@ def bench_checkpoint_write(repeats: int = 60) -> dict[str, Any]:
 def bench_step_overhead(cluster: Any, steps: int = 40, delay: float = 0.01) -> dict[str, Any]:
     """Per-step wall time of a run in a pod (checkpoint every step) ÷ the same workflow in-process."""
     from kwf_testflows.steps import StepChain
-
     from support import workflow_run
 
     async def plain() -> float:

@@ -4,9 +4,8 @@ The guide runs it again with `w.run(ctx=handler.ctx)`; here a second WorkflowRun
 in `spec.contextFrom` and starts from its final Context.
 """
 
-from workflows.events import StartEvent, StopEvent
-
 from workflows import Context, Workflow, step
+from workflows.events import StartEvent, StopEvent
 
 
 class MyWorkflow(Workflow):

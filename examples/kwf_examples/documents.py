@@ -9,9 +9,8 @@ document processed once.
 import asyncio
 import os
 
-from workflows.events import Event, StartEvent, StopEvent
-
 from workflows import Context, Workflow, step
+from workflows.events import Event, StartEvent, StopEvent
 
 
 class ProcessDocument(Event):

@@ -7,9 +7,8 @@ otherwise. Use ctx.store (example 2) for state that must survive.
 
 from typing import Any
 
-from workflows.events import StartEvent, StopEvent
-
 from workflows import Workflow, step
+from workflows.events import StartEvent, StopEvent
 
 
 class MyWorkflow(Workflow):

@@ -12,11 +12,10 @@ import json
 import sqlite3
 from typing import Annotated
 
+from workflows import Context, Workflow, step
 from workflows.context import JsonSerializer
 from workflows.events import StartEvent, StopEvent
 from workflows.resource import Resource
-
-from workflows import Context, Workflow, step
 
 
 def get_db() -> sqlite3.Connection:

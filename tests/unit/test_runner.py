@@ -170,3 +170,24 @@ async def test_finished_run_is_not_run_again() -> None:
     code, reporter = await run_once(runs, "r", pod="pod-2")
     assert code == exit_codes.SUCCEEDED and reporter.writes == []
     assert runs["r"]["status"]["checkpoint"]["seq"] == writes_before
+
+
+async def test_context_of_another_workflow_is_refused() -> None:
+    runs = {"a": new_run("a", "kwf_examples.context_state:MyWorkflow")}
+    await run_once(runs, "a")
+    runs["a"]["status"]["phase"] = "Succeeded"
+    runs["b"] = new_run("b", "kwf_testflows.steps:StepChain", contextFrom="a")
+    code, _ = await run_once(runs, "b")
+    assert code == exit_codes.INVALID_RUN
+    error = runs["b"]["status"]["error"]
+    assert error["reason"] == "CheckpointIncompatible"
+    assert "steps ['count']" in error["message"] and "['begin', 'work']" in error["message"]
+
+
+async def test_input_rejected_by_a_typed_start_event() -> None:
+    runs = {"r": new_run("r", "kwf_testflows.typed:PlaceOrder", input={"item": "tea", "quantity": "many"})}
+    code, _ = await run_once(runs, "r")
+    assert code == exit_codes.INVALID_RUN
+    error = runs["r"]["status"]["error"]
+    assert error["reason"] == "InvalidInput"
+    assert "spec.input" in error["message"] and "quantity" in error["message"]

@@ -15,6 +15,7 @@ import time
 from functools import cache
 from typing import Any
 
+from workflows import Context, Workflow
 from workflows.context import JsonSerializer
 from workflows.events import Event, StepState, StepStateChanged, StopEvent
 from workflows.plugins import basic_runtime
@@ -24,7 +25,6 @@ from workflows.runtime.types.plugin import InternalRunAdapter
 from kube_workflows.checkpoint import encode_checkpoint
 from kube_workflows.runner import patches
 from kube_workflows.runner.reporter import Reporter
-from workflows import Context, Workflow
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
+from workflows import Context, Workflow
 from workflows.context import JsonSerializer
 
 from kube_workflows.checkpoint import CheckpointError, decode_checkpoint
@@ -26,7 +27,6 @@ from kube_workflows.models import Phase, WorkflowRunSpec
 from kube_workflows.runner import checkpointing, exit_codes, patches
 from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
 from kube_workflows.runner.reporter import ApiUnavailable, Reporter, Superseded
-from workflows import Context, Workflow
 
 log = logging.getLogger("kube_workflows.runner")
 
@@ -86,6 +86,7 @@ def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter)
         )
     except CheckpointError as exc:
         raise RunFailure("CheckpointCorrupt", f"{source}: {exc}") from exc
+    check_compatible(workflow, data, f"{source}: the checkpoint", run["spec"]["workflow"])
     try:
         ctx = Context.from_dict(workflow, data, serializer=JsonSerializer())
     except Exception as exc:
@@ -94,6 +95,17 @@ def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter)
             f"{source}: the checkpoint does not fit workflow {run['spec']['workflow']}: {type(exc).__name__}: {exc}",
         ) from exc
     return ctx, bool(data.get("is_running"))
+
+
+def check_compatible(workflow: Workflow, data: dict[str, Any], what: str, import_path: str) -> None:
+    """Refuse a Context saved by a workflow with other steps: the library would restore it silently."""
+    expected = set(Context(workflow).to_dict(serializer=JsonSerializer()).get("workers", {}))
+    found = set(data.get("workers") or {})
+    if found and found != expected:
+        raise RunFailure(
+            "CheckpointIncompatible",
+            f"{what} comes from a workflow with steps {sorted(found)}, but {import_path} has steps {sorted(expected)}",
+        )
 
 
 def error_record(reason: str, exc: BaseException, step: str | None = None) -> dict[str, Any]:
@@ -158,7 +170,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         log.info("resuming from checkpoint %d (%d steps done)", checkpointer.seq, checkpointer.steps_completed)
     try:
         handler = workflow.run(ctx=ctx) if resuming else workflow.run(ctx=ctx, **spec.input)
-    except (ValidationError, TypeError, ValueError) as exc:
+    except Exception as exc:  # raised before any step ran: the start event rejected spec.input
         return await asyncio.to_thread(fail, "InvalidInput", _input_error(exc), exit_codes.INVALID_RUN)
     checkpointer.ctx = handler.ctx
     try:
@@ -182,8 +194,9 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
     return await _finish(checkpointer, result)
 
 
-def _input_error(exc: Exception) -> Exception:
-    return ValueError(f"spec.input is not accepted by the workflow's start event: {exc}")
+def _input_error(exc: BaseException) -> Exception:
+    cause = f"{exc}" + (f": {exc.__cause__}" if exc.__cause__ else "")
+    return ValueError(f"spec.input is not accepted by the workflow's start event: {cause}")
 
 
 async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any) -> int:

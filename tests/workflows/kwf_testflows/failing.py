@@ -1,8 +1,7 @@
 """A workflow whose second step raises."""
 
-from workflows.events import Event, StartEvent, StopEvent
-
 from workflows import Workflow, step
+from workflows.events import Event, StartEvent, StopEvent
 
 
 class Half(Event):

@@ -9,9 +9,8 @@ import asyncio
 import os
 from pathlib import Path
 
-from workflows.events import Event, StartEvent, StopEvent
-
 from workflows import Context, Workflow, step
+from workflows.events import Event, StartEvent, StopEvent
 
 
 class Next(Event):
