@@ -69,7 +69,8 @@ def crd_installed(cluster: Cluster) -> None:
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, crd_installed: None) -> Iterator[OperatorProcess]:
     log_dir = cluster.data_dir or Path(tempfile.mkdtemp(prefix="kwf-operator-"))
-    proc = OperatorProcess(cluster, log_dir / "operator.log")
+    # Only the per-test namespaces ("t-..."): tests that run operators of their own use other prefixes.
+    proc = OperatorProcess(cluster, log_dir / "operator.log", "--namespace", "t-*")
     proc.start()
     try:
         yield proc
@@ -77,12 +78,23 @@ def operator(cluster: Cluster, crd_installed: None) -> Iterator[OperatorProcess]
         proc.stop()
 
 
-@pytest.fixture
-def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = f"t-{request.node.name[:30].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:5]}"
+def _test_namespace(cluster: Cluster, request: pytest.FixtureRequest, prefix: str) -> Iterator[str]:
+    name = f"{prefix}-{request.node.name[:30].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:5]}"
     name = "".join(c for c in name if c.isalnum() or c == "-")
     cluster.core.create_namespace({"metadata": {"name": name, "labels": {"kube-workflows.dev/test": "true"}}})
     try:
         yield name
     finally:
         cluster.core.delete_namespace(name)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace that the session's operator watches."""
+    yield from _test_namespace(cluster, request, "t")
+
+
+@pytest.fixture
+def solo_namespace(cluster: Cluster, crd_installed: None, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace the session's operator does not watch: for tests that run their own operators."""
+    yield from _test_namespace(cluster, request, "solo")

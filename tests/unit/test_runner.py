@@ -85,7 +85,7 @@ async def test_resume_skips_completed_steps(tmp_path: Path) -> None:
     lines = record.read_text().splitlines()
     # step 3 ran on pod-1 but its checkpoint never landed: it runs again (at-least-once for the
     # step in flight); steps 1 and 2 were checkpointed and never run again.
-    assert lines == ["step 1 -", "step 2 -", "step 3 -", "step 3 -", "step 4 -", "step 5 -", "step 6 -"]
+    assert lines == ["step 1 - 1", "step 2 - 1", "step 3 - 1", "step 3 - 2", "step 4 - 2", "step 5 - 2", "step 6 - 2"]
     assert runs["r"]["status"]["result"] == {"steps": 6, "total": 21}
     assert runs["r"]["status"]["attempt"] == 2
 

@@ -106,6 +106,7 @@ class ClusterState:
     etcd_peer_port: int
     node_port: int
     pids: dict[str, int] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def server(self) -> str:
@@ -189,6 +190,7 @@ class DevCluster:
                 cwd=self.data_dir,
             )
             state.pids[name] = proc.pid
+            state.commands[name] = argv
             self._save_state(state)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
@@ -409,6 +411,30 @@ class DevCluster:
         if not path.exists():
             return "(no log)"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def restart(self, name: str, *, downtime: float = 0.0, timeout: float = 90) -> None:
+        """Stop one component and start it again with the same command (for outage tests)."""
+        state = self.load_state()
+        if state is None or name not in state.commands:
+            raise ClusterError(f"{name} is not a component of the running dev cluster")
+        _stop_group(state.pids[name], 10.0)
+        time.sleep(downtime)
+        logfile = (self.log_dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            state.commands[name],
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.data_dir,
+        )
+        state.pids[name] = proc.pid
+        self._save_state(state)
+        deadline = time.monotonic() + timeout
+        while not self.is_up():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise ClusterError(f"{name} did not come back after a restart:\n{self.log_tail(name)}")
+            time.sleep(0.25)
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
         """Start an extra process (e.g. the operator) that `down` stops with the cluster."""

@@ -127,6 +127,8 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         log.error("cannot claim %s/%s: %s", identity.namespace, identity.name, exc)
         return exit_codes.INFRASTRUCTURE
     log.info("attempt %d of %s/%s on pod %s", attempt, identity.namespace, identity.name, identity.pod)
+    # Steps may use it, e.g. in idempotency keys for side effects of a step that can run twice.
+    os.environ["KWF_ATTEMPT"] = str(attempt)
     status = run.get("status") or {}
     last = status.get("checkpoint") or {}
     if last.get("final"):

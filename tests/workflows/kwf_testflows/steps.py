@@ -1,6 +1,6 @@
 """A chain of N steps, each recording a side effect once it has done its work.
 
-Input: `steps` (default 10), `record` (a file each step appends "step <i> <pod>" to),
+Input: `steps` (default 10), `record` (a file each step appends "step <i> <pod> <attempt>" to),
 `delay` (seconds of work per step), `hold_at` + `release` (step `hold_at` waits until the file
 `release` exists before recording: a test kills the pod while it waits).
 """
@@ -41,7 +41,7 @@ class StepChain(Workflow):
                 await asyncio.sleep(0.05)
         if state["record"]:
             with open(state["record"], "a") as f:
-                f.write(f"step {ev.i} {os.environ.get('KWF_POD_NAME', '-')}\n")
+                f.write(f"step {ev.i} {os.environ.get('KWF_POD_NAME', '-')} {os.environ.get('KWF_ATTEMPT', '-')}\n")
         async with ctx.store.edit_state() as s:
             s["total"] = s["total"] + ev.i
         if ev.i < state["steps"]:
