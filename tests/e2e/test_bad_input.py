@@ -117,13 +117,6 @@ RUNTIME_CASES = [
         "InvalidInput",
         "spec.input is not accepted",
     ),
-    (
-        "state-over-the-inline-limit",
-        "kwf_testflows.big_state:BigState",
-        {"size_mb": 2},
-        "CheckpointTooLarge",
-        "inline limit",
-    ),
 ]
 
 

@@ -107,7 +107,11 @@ def test_long_names_are_shortened_stably() -> None:
 def test_runner_identity_grants_only_its_own_run() -> None:
     sa, role, binding = build_runner_identity(run(contextFrom="earlier"))
     assert sa["kind"] == "ServiceAccount" and sa["metadata"]["name"] == "my-run-runner"
-    read, write = role["rules"]
+    read, write, chunks, create, source_chunks = role["rules"]
+    assert chunks["resources"] == ["configmaps"] and chunks["verbs"] == ["get", "update"]
+    assert "my-run-ckpt-a-0" in chunks["resourceNames"] and "my-run-ckpt-b-0" in chunks["resourceNames"]
+    assert create == {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}
+    assert "earlier-ckpt-a-0" in source_chunks["resourceNames"] and source_chunks["verbs"] == ["get"]
     assert read["resourceNames"] == ["my-run", "earlier"] and read["verbs"] == ["get"]
     assert write["resources"] == ["workflowruns/status"] and write["resourceNames"] == ["my-run"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "my-run-runner", "namespace": "team-a"}]
@@ -117,3 +121,8 @@ def test_user_service_account_means_no_generated_identity() -> None:
     assert build_runner_identity(run(template={"serviceAccountName": "mine"})) == []
     pod = build_runner_job(run(template={"serviceAccountName": "mine"}), "i")["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "mine"
+
+
+def test_sensitive_checkpoints_go_to_secrets() -> None:
+    _, role, _ = build_runner_identity(run(checkpoint={"sensitive": True}))
+    assert [r["resources"] for r in role["rules"][2:]] == [["secrets"], ["secrets"]]

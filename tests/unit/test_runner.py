@@ -6,6 +6,7 @@ checkpoint contract precisely and fast.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import sys
 from pathlib import Path
@@ -30,6 +31,14 @@ class InMemoryRuns(Reporter):
         self.namespace, self.name, self.runs = "ns", name, runs
         self.writes: list[list[dict[str, Any]]] = []
         self.fail_after: int | None = None
+        self.chunks: dict[tuple[str, str], str] = getattr(runs, "chunks", {})
+
+    def put_chunk(self, body: dict[str, Any]) -> None:
+        payload = (body.get("data") or body.get("stringData"))["data"]
+        self.chunks[(body["kind"], body["metadata"]["name"])] = payload
+
+    def read_chunk(self, kind: str, name: str) -> str:
+        return self.chunks[(kind, name)]
 
     def read(self, name: str | None = None) -> dict[str, Any]:
         return copy.deepcopy(self.runs[name or self.name])
@@ -49,7 +58,10 @@ class InMemoryRuns(Reporter):
 
 
 def new_run(name: str, workflow: str, **spec: Any) -> dict[str, Any]:
-    return {"metadata": {"name": name, "resourceVersion": "1"}, "spec": {"workflow": workflow, **spec}}
+    return {
+        "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "resourceVersion": "1"},
+        "spec": {"workflow": workflow, **spec},
+    }
 
 
 async def run_once(runs: dict[str, dict[str, Any]], name: str, pod: str = "pod-1") -> tuple[int, InMemoryRuns]:
@@ -191,3 +203,63 @@ async def test_input_rejected_by_a_typed_start_event() -> None:
     error = runs["r"]["status"]["error"]
     assert error["reason"] == "InvalidInput"
     assert "spec.input" in error["message"] and "quantity" in error["message"]
+
+
+class Runs(dict[str, dict[str, Any]]):
+    """Runs plus the ConfigMaps/Secrets their checkpoints were offloaded to."""
+
+    chunks: dict[tuple[str, str], str]
+
+
+async def test_large_checkpoints_are_offloaded_in_alternating_slots(tmp_path: Path) -> None:
+    runs = Runs(
+        r=new_run(
+            "r",
+            "kwf_testflows.big_state:BigState",
+            input={"size_mb": 1.5},
+            checkpoint={"inlineLimitBytes": 64 * 1024, "sensitive": True},
+        )
+    )
+    runs.chunks = {}
+    code, _ = await run_once(runs, "r")
+    assert code == exit_codes.SUCCEEDED
+    checkpoint = runs["r"]["status"]["checkpoint"]
+    assert checkpoint["data"] == "" and checkpoint["storage"] == "Secret"
+    # "fill" went to slot a; the final checkpoint to slot b, so a torn write never hits the live one.
+    assert checkpoint["chunks"] == ["r-ckpt-b-0", "r-ckpt-b-1"]
+    assert {name for _, name in runs.chunks} == {"r-ckpt-a-0", "r-ckpt-a-1", "r-ckpt-b-0", "r-ckpt-b-1"}
+    assert runs["r"]["status"]["result"] == 1.5 * 1024 * 1024
+
+
+async def test_resume_from_an_offloaded_checkpoint(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    runs = Runs(
+        r=new_run(
+            "r",
+            "kwf_testflows.big_state:BigState",
+            input={"size_mb": 1, "release": str(release)},
+            checkpoint={"inlineLimitBytes": 64 * 1024},
+        )
+    )
+    runs.chunks = {}
+    reporter = InMemoryRuns(runs, "r")
+    # "fill" is checkpointed (offloaded); "finish" waits for `release`, and the pod dies meanwhile.
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(execute(RunnerIdentity("ns", "r", "p1", handle_sigterm=False), reporter), 3)
+    assert runs["r"]["status"]["checkpoint"]["storage"] == "ConfigMap"
+    release.touch()
+    code, _ = await run_once(runs, "r", pod="p2")
+    assert code == exit_codes.SUCCEEDED
+    assert runs["r"]["status"]["result"] == 1024 * 1024
+    assert [s["name"] for s in runs["r"]["status"]["steps"]] == ["fill", "finish"]
+
+
+async def test_over_the_hard_cap_fails_clearly() -> None:
+    runs = Runs(
+        r=new_run("r", "kwf_testflows.big_state:BigState", input={"size_mb": 1}, checkpoint={"maxBytes": 100 * 1024})
+    )
+    runs.chunks = {}
+    code, _ = await run_once(runs, "r")
+    assert code == exit_codes.INVALID_RUN
+    error = runs["r"]["status"]["error"]
+    assert error["reason"] == "CheckpointTooLarge" and "spec.checkpoint.maxBytes" in error["message"]

@@ -10,7 +10,8 @@ from typing import Any
 
 from kube_workflows.builders.job import owner_reference, service_account_for
 from kube_workflows.builders.names import run_labels
-from kube_workflows.models import GROUP, PLURAL
+from kube_workflows.checkpoint import offload
+from kube_workflows.models import GROUP, PLURAL, WorkflowRunSpec
 
 
 def build_runner_identity(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -26,7 +27,13 @@ def build_runner_identity(run: dict[str, Any]) -> list[dict[str, Any]]:
         "labels": run_labels(name),
         "ownerReferences": [owner_reference(run)],
     }
-    readable = [name] + ([run["spec"]["contextFrom"]] if run["spec"].get("contextFrom") else [])
+    source = run["spec"].get("contextFrom")
+    readable = [name] + ([source] if source else [])
+    policy = WorkflowRunSpec.model_validate(run["spec"]).checkpoint
+    chunk_kind = "secrets" if policy.sensitive else "configmaps"
+    own_chunks = offload.all_chunk_names(name, policy.max_bytes)
+    # The source run may have offloaded to either kind, with the default size cap or its own.
+    source_chunks = offload.all_chunk_names(source, 64 * 1024 * 1024) if source else []
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata},
         {
@@ -41,6 +48,22 @@ def build_runner_identity(run: dict[str, Any]) -> list[dict[str, Any]]:
                     "resourceNames": [name],
                     "verbs": ["get", "patch"],
                 },
+                # Large checkpoints: its own chunk objects, by name. RBAC cannot limit `create` to names,
+                # so creating ConfigMaps (or Secrets) is allowed in the namespace; reading others' is not.
+                {"apiGroups": [""], "resources": [chunk_kind], "resourceNames": own_chunks, "verbs": ["get", "update"]},
+                {"apiGroups": [""], "resources": [chunk_kind], "verbs": ["create"]},
+                *(
+                    [
+                        {
+                            "apiGroups": [""],
+                            "resources": ["configmaps", "secrets"],
+                            "resourceNames": source_chunks,
+                            "verbs": ["get"],
+                        }
+                    ]
+                    if source_chunks
+                    else []
+                ),
             ],
         },
         {

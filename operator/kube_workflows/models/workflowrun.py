@@ -34,6 +34,29 @@ class _Model(BaseModel):
     )
 
 
+class CheckpointPolicy(_Model):
+    """Where checkpoints go. Small ones live in status; larger ones in owned ConfigMaps or Secrets."""
+
+    inline_limit_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Checkpoints up to this many bytes (compressed) are stored in status.checkpoint.data; "
+        "larger ones are split into owned ConfigMaps (or Secrets) that status points at. Default 256Ki.",
+    )
+    max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Hard cap on a compressed checkpoint; a larger Context fails the run "
+        "(reason CheckpointTooLarge). Default 16Mi.",
+    )
+    sensitive: bool = Field(
+        default=False,
+        description="Offload to Secrets instead of ConfigMaps (ctx.store holds credentials or personal data).",
+    )
+
+
 class RetryPolicy(_Model):
     """How often a run's pod may be replaced after it crashed, was killed or lost its node."""
 
@@ -106,6 +129,7 @@ class WorkflowRunSpec(_Model):
         description="The workflow's own timeout (Workflow(timeout=...)) in each pod; unset keeps the class's.",
     )
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Pod replacement policy.")
+    checkpoint: CheckpointPolicy = Field(default_factory=CheckpointPolicy, description="Checkpoint storage.")
     ttl_seconds_after_finished: int | None = Field(
         default=None,
         ge=0,
@@ -148,7 +172,14 @@ class Checkpoint(_Model):
     stored_bytes: int = Field(description="Size of data as stored (compressed and base64-encoded).")
     sha256: str = Field(description="SHA-256 of the JSON before compression, checked on restore.")
     time: datetime = Field(description="When it was written.")
-    data: str = Field(description="The Context (llama-index-workflows JsonSerializer), encoded.")
+    data: str = Field(
+        default="", description="The Context (llama-index-workflows JsonSerializer), encoded; empty when offloaded."
+    )
+    storage: str = Field(default="Inline", description="Inline, ConfigMap or Secret.")
+    chunks: list[str] = Field(
+        default_factory=list,
+        description="Names of the owned ConfigMaps/Secrets holding data (key `data`), in order, when offloaded.",
+    )
 
 
 class StepRecord(_Model):

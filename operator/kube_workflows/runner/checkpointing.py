@@ -22,14 +22,12 @@ from workflows.plugins import basic_runtime
 from workflows.runtime.runtime_decorators import BaseInternalRunAdapterDecorator, BaseRuntimeDecorator
 from workflows.runtime.types.plugin import InternalRunAdapter
 
-from kube_workflows.checkpoint import encode_checkpoint
+from kube_workflows.checkpoint import encode_checkpoint, offload
+from kube_workflows.models.workflowrun import CheckpointPolicy
 from kube_workflows.runner import patches
 from kube_workflows.runner.reporter import Reporter
 
 log = logging.getLogger(__name__)
-
-# etcd stores objects up to ~1.5 MiB; keep the checkpoint well below with room for the rest of status.
-DEFAULT_INLINE_LIMIT_BYTES = 900 * 1024
 
 
 class CheckpointTooLarge(Exception):
@@ -61,14 +59,18 @@ class StepCheckpointer:
         seq: int,
         steps_completed: int,
         steps_len: int,
-        inline_limit_bytes: int = DEFAULT_INLINE_LIMIT_BYTES,
+        policy: CheckpointPolicy,
+        owner: dict[str, Any],
+        current: dict[str, Any] | None = None,
     ) -> None:
         self.reporter = reporter
         self.attempt = attempt
         self.seq = seq
         self.steps_completed = steps_completed
         self.steps_len = steps_len
-        self.inline_limit_bytes = inline_limit_bytes
+        self.policy = policy
+        self.owner = owner
+        self.current = current  # the checkpoint status points at (its offload slot is in use)
         self.ctx: Context | None = None
         self.fatal: BaseException | None = None
         self.write_lock = asyncio.Lock()
@@ -83,15 +85,16 @@ class StepCheckpointer:
         assert self.ctx is not None
         return self.ctx.to_dict(serializer=JsonSerializer())
 
-    def checkpoint_value(self, snapshot: dict[str, Any], step: str | None, final: bool) -> dict[str, Any]:
+    async def checkpoint_value(self, snapshot: dict[str, Any], step: str | None, final: bool) -> dict[str, Any]:
+        """Encode the snapshot; offload it first when it is too large for status."""
         encoded = encode_checkpoint(snapshot)
-        if encoded.stored_bytes > self.inline_limit_bytes:
+        if encoded.stored_bytes > self.policy.max_bytes:
             raise CheckpointTooLarge(
-                f"checkpoint after step {step!r} is {encoded.stored_bytes} bytes compressed, over the "
-                f"{self.inline_limit_bytes}-byte inline limit; keep large data out of ctx.store"
+                f"checkpoint after step {step!r} is {encoded.stored_bytes} bytes compressed, over "
+                f"spec.checkpoint.maxBytes ({self.policy.max_bytes}); keep large data out of ctx.store"
             )
         self.seq += 1
-        return patches.checkpoint_value(
+        value = patches.checkpoint_value(
             encoded,
             seq=self.seq,
             attempt=self.attempt,
@@ -99,6 +102,23 @@ class StepCheckpointer:
             steps_completed=self.steps_completed,
             final=final,
         )
+        if encoded.stored_bytes > self.policy.inline_limit_bytes:
+            value.update(await asyncio.to_thread(self._offload, encoded.data))
+        self.current = value
+        return value
+
+    def _offload(self, data: str) -> dict[str, Any]:
+        """Write the chunks (before status points at them); return the status fields that do."""
+        kind = offload.storage_kind(self.policy.sensitive)
+        slot = offload.next_slot(self.current)
+        run_name = self.owner["name"]
+        names = []
+        for index, payload in enumerate(offload.split(data)):
+            name = offload.chunk_name(run_name, slot, index)
+            chunk = offload.chunk_object(kind, name, self.reporter.namespace, run_name, self.owner, payload)
+            self.reporter.put_chunk(chunk)
+            names.append(name)
+        return {"data": "", "storage": kind, "chunks": names}
 
     def running_step(self) -> str | None:
         """The step that was running last: the one to blame when the workflow raises."""
@@ -140,7 +160,7 @@ class StepCheckpointer:
             return
         try:
             self.steps_completed += 1
-            checkpoint = self.checkpoint_value(snapshot, event.name, final=False)
+            checkpoint = await self.checkpoint_value(snapshot, event.name, final=False)
             record = self.step_record(event.name)
             running = sorted(name for name, n in self._running.items() if n > 0)
             patch = patches.step_checkpoint_patch(

@@ -22,6 +22,7 @@ from pydantic_core import to_jsonable_python
 from workflows import Context, Workflow
 from workflows.context import JsonSerializer
 
+from kube_workflows.builders.job import owner_reference
 from kube_workflows.checkpoint import CheckpointError, decode_checkpoint
 from kube_workflows.models import Phase, WorkflowRunSpec
 from kube_workflows.runner import checkpointing, exit_codes, patches
@@ -79,8 +80,12 @@ def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter)
                 "only a Succeeded run's Context can be continued",
             )
     try:
+        encoded = checkpoint.get("data", "")
+        if checkpoint.get("chunks"):
+            kind = checkpoint.get("storage", "ConfigMap")
+            encoded = "".join(reporter.read_chunk(kind, name) for name in checkpoint["chunks"])
         data = decode_checkpoint(
-            checkpoint.get("data", ""),
+            encoded,
             encoding=checkpoint.get("encoding", ""),
             sha256=checkpoint.get("sha256"),
         )
@@ -141,6 +146,9 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         seq=int(last.get("seq") or 0),
         steps_completed=int(last.get("stepsCompleted") or 0),
         steps_len=len(status.get("steps") or []),
+        policy=WorkflowRunSpec.model_validate(run["spec"]).checkpoint,
+        owner=owner_reference(run),
+        current=last or None,
     )
     if identity.handle_sigterm:
         asyncio.get_running_loop().add_signal_handler(
@@ -207,7 +215,7 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any) -> 
     if stop_step:
         checkpointer.steps_completed += 1
     try:
-        checkpoint = checkpointer.checkpoint_value(
+        checkpoint = await checkpointer.checkpoint_value(
             checkpointer.snapshot(), stop_step or checkpointer.last_step, final=True
         )
     except checkpointing.CheckpointTooLarge as exc:

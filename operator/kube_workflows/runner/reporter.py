@@ -7,6 +7,7 @@ the run, and this pod must stop.
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import time
@@ -66,6 +67,41 @@ class Reporter:
         )
         assert isinstance(obj, dict)
         return obj
+
+    def put_chunk(self, body: dict[str, Any]) -> None:
+        """Create or replace one checkpoint chunk (a ConfigMap or Secret the run owns)."""
+        core = kube.core()
+        name, kind = body["metadata"]["name"], body["kind"]
+        # The client accepts plain dicts for its model types.
+        manifest: Any = body
+        replace: Callable[..., Any] = (
+            core.replace_namespaced_secret if kind == "Secret" else core.replace_namespaced_config_map
+        )
+        create: Callable[..., Any] = (
+            core.create_namespaced_secret if kind == "Secret" else core.create_namespaced_config_map
+        )
+
+        def send() -> None:
+            try:
+                replace(name=name, namespace=self.namespace, body=manifest, _preload_content=False)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                create(namespace=self.namespace, body=manifest, _preload_content=False)
+
+        self._with_retries(f"writing checkpoint chunk {kind} {name}", send)
+
+    def read_chunk(self, kind: str, name: str) -> str:
+        from kube_workflows.checkpoint.offload import DATA_KEY
+
+        core = kube.core()
+        if kind == "Secret":
+            secret = self._with_retries(f"reading {name}", lambda: core.read_namespaced_secret(name, self.namespace))
+            return base64.b64decode((secret.data or {}).get(DATA_KEY, "")).decode()
+        config_map = self._with_retries(
+            f"reading {name}", lambda: core.read_namespaced_config_map(name, self.namespace)
+        )
+        return str((config_map.data or {}).get(DATA_KEY, ""))
 
     def claim(self, pod: str) -> tuple[dict[str, Any], int]:
         """Become the run's current attempt (compare-and-swap on resourceVersion). Returns (run, attempt)."""

@@ -1,0 +1,78 @@
+"""Contexts too large for status go to owned ConfigMaps (or Secrets), survive a pod kill, and go with the run."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from support import Cluster, OperatorProcess, wait_for, workflow_run
+
+
+def chunk_objects(cluster: Cluster, namespace: str, kind: str) -> list[str]:
+    lister = cluster.core.list_namespaced_secret if kind == "Secret" else cluster.core.list_namespaced_config_map
+    return sorted(o.metadata.name for o in lister(namespace, label_selector="kube-workflows.dev/checkpoint=true").items)
+
+
+def test_a_5mb_context_round_trips_through_configmaps_across_a_pod_kill(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    cluster.apply(
+        workflow_run("big", "kwf_testflows.big_state:BigState", {"size_mb": 5, "release": str(release)}), namespace
+    )
+    wait_for(
+        "the 5 MB checkpoint",
+        lambda: (cluster.run(namespace, "big").get("status") or {}).get("checkpoint"),
+        timeout=120,
+    )
+    checkpoint = cluster.run(namespace, "big")["status"]["checkpoint"]
+    assert checkpoint["storage"] == "ConfigMap" and checkpoint["data"] == ""
+    assert checkpoint["sizeBytes"] > 5 * 1024 * 1024 and len(checkpoint["chunks"]) >= 2
+    assert chunk_objects(cluster, namespace, "ConfigMap") == sorted(checkpoint["chunks"])
+    owner = cluster.core.read_namespaced_config_map(checkpoint["chunks"][0], namespace).metadata.owner_references[0]
+    assert (owner.kind, owner.name, owner.controller) == ("WorkflowRun", "big", True)
+
+    cluster.crash_pod(namespace, cluster.runner_pods(namespace, "big")[0].metadata.name, signal.SIGKILL)
+    release.touch()
+    status = cluster.wait_phase(namespace, "big", "Succeeded", "Failed", timeout=180)["status"]
+    assert status["phase"] == "Succeeded", status.get("error")
+    assert status["result"] == 5 * 1024 * 1024  # the blob came back whole from the chunks
+    assert status["restarts"] == 1 and [s["name"] for s in status["steps"]] == ["fill", "finish"]
+    assert status["checkpoint"]["chunks"][0].startswith("big-ckpt-b-")  # the final one went to the other slot
+
+    cluster.custom.delete_namespaced_custom_object(
+        "kube-workflows.dev", "v1alpha1", namespace, "workflowruns", "big", propagation_policy="Foreground"
+    )
+    wait_for(
+        "the chunks to be garbage-collected", lambda: not chunk_objects(cluster, namespace, "ConfigMap"), timeout=90
+    )
+
+
+def test_sensitive_checkpoints_go_to_secrets(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
+    cluster.apply(
+        workflow_run("secret", "kwf_testflows.big_state:BigState", {"size_mb": 1}, checkpoint={"sensitive": True}),
+        namespace,
+    )
+    status = cluster.wait_phase(namespace, "secret", "Succeeded", "Failed", timeout=120)["status"]
+    assert status["phase"] == "Succeeded", status.get("error")
+    assert status["checkpoint"]["storage"] == "Secret"
+    assert chunk_objects(cluster, namespace, "Secret") and not chunk_objects(cluster, namespace, "ConfigMap")
+
+
+def test_over_the_hard_cap_the_run_fails_with_a_reason(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(
+        workflow_run(
+            "huge",
+            "kwf_testflows.big_state:BigState",
+            {"size_mb": 2},
+            checkpoint={"maxBytes": 1024 * 1024},
+            retry={"maxRestarts": 2},
+        ),
+        namespace,
+    )
+    status = cluster.wait_phase(namespace, "huge", "Failed", timeout=120)["status"]
+    condition = next(c for c in status["conditions"] if c["type"] == "Succeeded")
+    assert condition["reason"] == "CheckpointTooLarge" and "spec.checkpoint.maxBytes" in condition["message"]
+    assert len(cluster.runner_pods(namespace, "huge")) == 1
