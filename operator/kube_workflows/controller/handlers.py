@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from kube_workflows import __version__, kube
 from kube_workflows.builders import build_runner_identity, build_runner_job, job_name_for
 from kube_workflows.builders.names import MANAGED_BY
+from kube_workflows.controller import metrics
 from kube_workflows.controller import status as run_status
 from kube_workflows.models import GROUP, KIND, PLURAL, TERMINAL_PHASES, VERSION, Phase, WorkflowRunSpec
 
@@ -42,6 +43,12 @@ def plain(value: Any) -> Any:
 
 def _finished(status: Mapping[str, Any], **_: Any) -> bool:
     return status.get("phase") in TERMINAL_PHASES
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def observe_run(body: kopf.Body, type: str | None, **_: Any) -> None:
+    """Feed the metrics: phase gauge, and step/checkpoint figures from the runner's step records."""
+    metrics.RUNS.observe(body["metadata"]["uid"], body.get("status") or {}, deleted=type == "DELETED")
 
 
 @kopf.index(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]
@@ -82,6 +89,7 @@ def _create(obj: dict[str, Any]) -> bool:
 
 def _fail(patch: kopf.Patch, body: kopf.Body, reason: str, message: str) -> None:
     patch.status["phase"] = str(Phase.FAILED)
+    patch.status["observedGeneration"] = body["metadata"].get("generation")
     patch.status["completionTime"] = run_status.now()
     patch.status["conditions"] = [
         {
@@ -138,6 +146,7 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
         )
         return
     status = run.get("status") or {}
+    patch.status["observedGeneration"] = run["metadata"].get("generation")
     if not status.get("startTime"):
         patch.status["startTime"] = run_status.now()
     if spec.context_from and not status.get("jobName"):
@@ -164,6 +173,17 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
     patch.status["jobName"] = job["metadata"]["name"]
     if not status.get("phase"):
         patch.status["phase"] = str(Phase.PENDING)
+
+
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+def spec_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Acknowledge a spec edit (observedGeneration). A started run's Job is immutable: only
+    ttlSecondsAfterFinished takes effect; the identity fields are rejected at admission."""
+    generation = body["metadata"].get("generation")
+    patch.status["observedGeneration"] = generation
+    conditions = plain((body.get("status") or {}).get("conditions") or [])
+    if conditions:
+        patch.status["conditions"] = [{**c, "observedGeneration": generation} for c in conditions]
 
 
 # Per-run (phase, restarts) last reported, so a burst of Job events posts each Event once.
@@ -220,7 +240,8 @@ def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Obser
     before_phase, before_restarts = _reported.get(
         uid, (entry["status"].get("phase") or "", int(entry["status"].get("restarts") or 0))
     )
-    if observed.restarts > before_restarts:
+    if observed.restarts > before_restarts and observed.phase not in TERMINAL_PHASES:
+        metrics.RESTARTS.inc(observed.restarts - before_restarts)
         kopf.event(
             ref,
             type="Warning",
@@ -235,6 +256,8 @@ def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Obser
             kopf.event(ref, type="Normal", reason="Succeeded", message=observed.message)
         elif observed.phase == Phase.FAILED:
             kopf.event(ref, type="Warning", reason=observed.reason, message=observed.message)
+    if observed.phase in TERMINAL_PHASES and observed.phase != before_phase:
+        metrics.FINISHED.labels(str(observed.phase), observed.reason).inc()
     if observed.phase in TERMINAL_PHASES:
         _reported.pop(uid, None)
     else:

@@ -9,7 +9,10 @@ from typing import Any
 
 import kopf
 
-from kube_workflows.controller import handlers  # noqa: F401  (registers the handlers)
+from kube_workflows.controller import (
+    handlers,  # noqa: F401  (registers the handlers)
+    metrics,
+)
 
 
 @kopf.on.startup()
@@ -26,9 +29,15 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 def run_operator(
-    namespaces: list[str] | None = None, *, peering: str | None = None, liveness: str | None = None
+    namespaces: list[str] | None = None,
+    *,
+    peering: str | None = None,
+    liveness: str | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT. With no namespaces, watch the whole cluster."""
+    if metrics_port:
+        metrics.serve(metrics_port)
     kopf.configure(verbose=os.environ.get("KWF_DEBUG") == "1")  # kopf's log format; handlers log through it
     asyncio.run(
         kopf.operator(

@@ -60,8 +60,8 @@ def observe(run_status: dict[str, Any], job: dict[str, Any] | None) -> Observed:
             message = str(error.get("message") or failed.get("message") or job_reason)
             if reason == "RetriesExhausted":
                 message = f"{restarts} pods failed (retry.maxRestarts exhausted): {message}"
-        # PodFailurePolicy restarts are the final pod, not a replacement.
-        return Observed(Phase.FAILED, "False", reason, message, False, restarts)
+        # The Job counts the final failed pod too; it was not replaced.
+        return Observed(Phase.FAILED, "False", reason, message, False, max(0, restarts - 1))
     # `ready` (not `active`, which counts pods still being scheduled) means the runner runs.
     if int(job_status.get("ready") or 0):
         seq = (run_status.get("checkpoint") or {}).get("seq")
@@ -117,8 +117,8 @@ def status_patch(run: dict[str, Any], observed: Observed) -> dict[str, Any]:
         patch["restarts"] = observed.restarts
     if generation != status.get("observedGeneration"):
         patch["observedGeneration"] = generation
-    comparable = [{k: c[k] for k in ("type", "status", "reason", "message")} for c in conditions]
-    if comparable != [{k: c.get(k) for k in ("type", "status", "reason", "message")} for c in previous]:
+    keys = ("type", "status", "reason", "message", "observedGeneration")
+    if [{k: c[k] for k in keys} for c in conditions] != [{k: c.get(k) for k in keys} for c in previous]:
         patch["conditions"] = conditions
     if observed.phase in (Phase.SUCCEEDED, Phase.FAILED) and not status.get("completionTime"):
         patch["completionTime"] = now()

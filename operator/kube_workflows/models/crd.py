@@ -82,11 +82,11 @@ def openapi_schema() -> dict[str, Any]:
     status.pop("required", None)
     spec["x-kubernetes-validations"] = [
         {
-            "rule": f"!has(oldSelf.{field}) || (has(self.{field}) && self.{field} == oldSelf.{field})",
-            "message": f"spec.{field} is immutable: create a new WorkflowRun instead",
-            "fieldPath": f".{field}",
+            "rule": f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})",
+            "message": f"spec.{f} is immutable: create a new WorkflowRun instead",
+            "fieldPath": f".{f}",
         }
-        for field in _IMMUTABLE
+        for f in _IMMUTABLE
     ]
     return {
         "type": "object",

@@ -190,6 +190,7 @@ class StepRecord(_Model):
     attempt: int
     completed_at: datetime
     duration_ms: int | None = None
+    last_write_ms: float | None = Field(default=None, description="Latency of the previous checkpoint write.")
 
 
 class RunError(_Model):

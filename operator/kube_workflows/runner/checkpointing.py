@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import logging
 import time
 from functools import cache
@@ -48,6 +49,38 @@ def _is_stop_event(output_event_name: str | None) -> bool:
     return isinstance(cls, type) and issubclass(cls, StopEvent)
 
 
+def event_routes(workflow: Workflow) -> dict[str, list[str]]:
+    """Event class (qualified name) → the steps that accept it, to name the steps about to run.
+
+    Reads the library's step configuration (not public API): any surprise yields no routes, which
+    only makes `status.currentStep` less informative.
+    """
+    routes: dict[str, list[str]] = {}
+    try:
+        for name, function in workflow._get_steps().items():
+            for event in function._step_config.accepted_events:
+                routes.setdefault(f"{event.__module__}.{event.__qualname__}", []).append(name)
+    except Exception:
+        return {}
+    return routes
+
+
+def next_steps(snapshot: dict[str, Any], routes: dict[str, list[str]]) -> set[str]:
+    """Steps that pending deliveries or queued work will run next, from a Context snapshot."""
+    names: set[str] = {
+        name
+        for name, worker in (snapshot.get("workers") or {}).items()
+        if worker.get("queue") or worker.get("in_progress")
+    }
+    for delivery in snapshot.get("deliveries") or []:
+        try:
+            qualified = json.loads(delivery.get("event") or "{}").get("qualified_name")
+        except (TypeError, ValueError):
+            continue
+        names.update(routes.get(qualified, []))
+    return names
+
+
 class StepCheckpointer:
     """Turns step completions into fenced status writes, one per step."""
 
@@ -72,6 +105,7 @@ class StepCheckpointer:
         self.owner = owner
         self.current = current  # the checkpoint status points at (its offload slot is in use)
         self.ctx: Context | None = None
+        self.routes: dict[str, list[str]] = {}
         self.fatal: BaseException | None = None
         self.write_lock = asyncio.Lock()
         self._started: dict[str, float] = {}
@@ -138,6 +172,8 @@ class StepCheckpointer:
         }
         if started is not None:
             record["durationMs"] = int((time.monotonic() - started) * 1000)
+        if self.write_seconds:  # a write cannot report its own latency; it reports the one before
+            record["lastWriteMs"] = round(self.write_seconds[-1] * 1000, 1)
         return record
 
     async def on_step_state(self, event: StepStateChanged) -> None:
@@ -162,9 +198,10 @@ class StepCheckpointer:
             self.steps_completed += 1
             checkpoint = await self.checkpoint_value(snapshot, event.name, final=False)
             record = self.step_record(event.name)
-            running = sorted(name for name, n in self._running.items() if n > 0)
+            running = {name for name, n in self._running.items() if n > 0}
+            current = sorted(running | next_steps(snapshot, self.routes))
             patch = patches.step_checkpoint_patch(
-                self.attempt, checkpoint, record, ",".join(running) or None, self.steps_len
+                self.attempt, checkpoint, record, ",".join(current) or None, self.steps_len
             )
             async with self.write_lock:
                 started = time.perf_counter()
@@ -213,3 +250,4 @@ def install(workflow: Workflow, checkpointer: StepCheckpointer) -> None:
     its first run, which the library allows until launch.
     """
     workflow._switch_runtime(CheckpointingRuntime(checkpointer))
+    checkpointer.routes = event_routes(workflow)
