@@ -6,14 +6,16 @@ import argparse
 import sys
 
 from kube_workflows import __version__
-from kube_workflows.cli import dev
+from kube_workflows.cli import dev, runs
 
 
 def _operator(args: argparse.Namespace) -> int:
     from kube_workflows.controller.operator import run_operator
 
     namespaces = [n for n in (args.namespace or []) if n]
-    run_operator(namespaces, peering=args.peering, liveness=args.liveness)
+    run_operator(
+        namespaces, peering=args.peering, liveness=args.liveness, metrics_port=args.metrics_port, priority=args.priority
+    )
     return 0
 
 
@@ -34,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kwf", description="Durable llama-index-workflows runs on Kubernetes.")
     parser.add_argument("--version", action="version", version=f"kwf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    runs.add_parsers(parser, sub)
 
     op = sub.add_parser("operator", help="run the operator (watches WorkflowRuns, runs each in a Job)")
     op.add_argument(
@@ -44,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     op.add_argument("--peering", metavar="NAME", help="kopf peering object name, for several replicas (HA)")
     op.add_argument("--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    op.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on this port")
+    op.add_argument("--priority", type=int, help="kopf peering priority (default: random per replica)")
     op.set_defaults(func=_operator)
 
     sub.add_parser("runner", help="run one WorkflowRun (the entrypoint of its pod)").set_defaults(func=_runner)

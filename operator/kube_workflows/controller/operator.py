@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import logging
 import os
 from typing import Any
@@ -34,6 +35,7 @@ def run_operator(
     peering: str | None = None,
     liveness: str | None = None,
     metrics_port: int | None = None,
+    priority: int | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT. With no namespaces, watch the whole cluster."""
     if metrics_port:
@@ -45,6 +47,9 @@ def run_operator(
             namespaces=namespaces or [],
             standalone=peering is None,
             peering_name=peering,
+            # kopf peering pauses every replica when two share the top priority (it is not leader
+            # election), so each replica draws its own unless one is given.
+            priority=priority if priority is not None else random.randint(1, 1_000_000),
             liveness_endpoint=liveness,
         )
     )
