@@ -9,7 +9,7 @@ T ?=
 # test workflows importable there, as an image would.
 export PYTHONPATH := $(CURDIR)/examples:$(CURDIR)/tests/workflows$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: venv controlplane cluster-up cluster-down test lint unit crds demo bench chaos clean
+.PHONY: venv controlplane helm cluster-up cluster-down test lint unit crds demo bench chaos clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -21,6 +21,9 @@ $(VENV)/.installed: pyproject.toml
 controlplane:
 	@bash hack/build-controlplane.sh >/dev/null
 
+helm:
+	@bash hack/build-helm.sh >/dev/null
+
 cluster-up: venv controlplane
 	$(BIN)/kwf dev up
 
@@ -29,17 +32,20 @@ cluster-down: venv
 
 crds: venv
 	$(BIN)/kwf crd > crds/workflowruns.kube-workflows.dev.yaml
+	cp crds/workflowruns.kube-workflows.dev.yaml charts/kube-workflows/crds/
 
 lint: venv
 	$(BIN)/ruff check operator tests bench hack examples
 	$(BIN)/ruff format --check operator tests bench hack examples
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+	helm=$$(bash hack/build-helm.sh) && $$helm lint --strict charts/kube-workflows
 
 unit: venv
 	$(BIN)/pytest tests/unit
 
 # Without T: lint, types, then every test (unit, integration, e2e) on a real local control plane.
-test: venv controlplane
+test: venv controlplane helm
 ifeq ($(strip $(T)),)
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest tests
@@ -47,7 +53,7 @@ else
 	$(BIN)/pytest $(T)
 endif
 
-demo: venv controlplane
+demo: venv controlplane helm
 	$(BIN)/python hack/demo.py
 
 bench: venv controlplane

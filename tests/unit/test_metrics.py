@@ -19,8 +19,11 @@ def test_phases_and_step_records_become_metrics() -> None:
     status = {
         "phase": "Running",
         "checkpoint": {"seq": 3, "storedBytes": 2048},
-        "steps": [{"seq": 1, "durationMs": 5}, {"seq": 2, "durationMs": 20, "lastWriteMs": 8.0},
-                  {"seq": 3, "durationMs": 30, "lastWriteMs": 9.0}],
+        "steps": [
+            {"seq": 1, "durationMs": 5},
+            {"seq": 2, "durationMs": 20, "lastWriteMs": 8.0},
+            {"seq": 3, "durationMs": 30, "lastWriteMs": 9.0},
+        ],
     }
     runs.observe("a", status)
     runs.observe("a", status)  # the same status again (another watch event) counts nothing twice

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -47,8 +48,10 @@ def _finished(status: Mapping[str, Any], **_: Any) -> bool:
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def observe_run(body: kopf.Body, type: str | None, **_: Any) -> None:
-    """Feed the metrics: phase gauge, and step/checkpoint figures from the runner's step records."""
-    metrics.RUNS.observe(body["metadata"]["uid"], body.get("status") or {}, deleted=type == "DELETED")
+    """Feed the metrics (phases, step and checkpoint figures) and the TTL sweep."""
+    status, deleted = body.get("status") or {}, type == "DELETED"
+    metrics.RUNS.observe(body["metadata"]["uid"], status, deleted=deleted)
+    track_ttl(body["metadata"]["namespace"], body["metadata"]["name"], body.get("spec") or {}, status, deleted)
 
 
 @kopf.index(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]
@@ -264,21 +267,51 @@ def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Obser
         _reported[uid] = (str(observed.phase), observed.restarts)
 
 
-def _ttl_expired(spec: Mapping[str, Any], status: Mapping[str, Any], **_: Any) -> bool:
-    return spec.get("ttlSecondsAfterFinished") is not None and bool(status.get("completionTime"))
+# Finished runs with spec.ttlSecondsAfterFinished: (namespace, name) → when to delete them. A plain
+# background sweep instead of a kopf timer: timers make kopf put a finalizer on every run, and a run
+# deleting itself through its own timer can leave that finalizer stuck.
+_expiring: dict[tuple[str, str], float] = {}
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=5, when=_ttl_expired)  # type: ignore[arg-type]
-def delete_after_ttl(spec: Mapping[str, Any], status: Mapping[str, Any], namespace: str, name: str, **_: Any) -> None:
-    finished = datetime.fromisoformat(str(status["completionTime"]).replace("Z", "+00:00"))
-    if datetime.now(UTC) >= finished + timedelta(seconds=int(spec["ttlSecondsAfterFinished"])):
-        try:
-            kube.custom_objects().delete_namespaced_custom_object(
-                namespace=namespace, name=name, propagation_policy="Background", **kube.WORKFLOWRUN
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+def track_ttl(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], deleted: bool) -> None:
+    ttl, finished = spec.get("ttlSecondsAfterFinished"), status.get("completionTime")
+    if deleted or ttl is None or not finished:
+        _expiring.pop((namespace, name), None)
+        return
+    finished_at = datetime.fromisoformat(str(finished).replace("Z", "+00:00"))
+    _expiring[(namespace, name)] = (finished_at + timedelta(seconds=int(ttl))).timestamp()
 
 
-__all__ = ["delete_after_ttl", "job_changed", "job_name_for", "runs_by_name", "start_run"]
+async def sweep_expired_runs(interval: float = 2.0) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        now = datetime.now(UTC).timestamp()
+        for (namespace, name), deadline in list(_expiring.items()):
+            if now >= deadline:
+                _expiring.pop((namespace, name), None)
+                await asyncio.to_thread(_delete_run, namespace, name)
+
+
+def _delete_run(namespace: str, name: str) -> None:
+    try:
+        kube.custom_objects().delete_namespaced_custom_object(
+            namespace=namespace, name=name, propagation_policy="Background", **kube.WORKFLOWRUN
+        )
+    except ApiException as exc:
+        if exc.status != 404:
+            logging.getLogger(__name__).warning("could not delete expired run %s/%s: %s", namespace, name, exc)
+
+
+@kopf.on.startup()
+async def start_ttl_sweeper(memo: kopf.Memo, **_: Any) -> None:
+    memo["ttl_sweeper"] = asyncio.create_task(sweep_expired_runs())
+
+
+@kopf.on.cleanup()
+async def stop_ttl_sweeper(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("ttl_sweeper")
+    if task is not None:
+        task.cancel()
+
+
+__all__ = ["job_changed", "job_name_for", "runs_by_name", "start_run"]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import logging
 import os
+import random
 from typing import Any
 
 import kopf
@@ -27,6 +27,13 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
     settings.execution.max_workers = 32
+    # Watching named namespaces only: no cluster-wide namespace/CRD scanning, so a namespace-scoped
+    # install needs no cluster permissions. (Glob patterns need scanning to find their namespaces.)
+    if _watched and not any(c in n for n in _watched for c in "*?[!"):
+        settings.scanning.disabled = True
+
+
+_watched: list[str] = []
 
 
 def run_operator(
@@ -40,6 +47,7 @@ def run_operator(
     """Run until SIGTERM/SIGINT. With no namespaces, watch the whole cluster."""
     if metrics_port:
         metrics.serve(metrics_port)
+    _watched[:] = namespaces or []
     kopf.configure(verbose=os.environ.get("KWF_DEBUG") == "1")  # kopf's log format; handlers log through it
     asyncio.run(
         kopf.operator(

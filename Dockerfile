@@ -1,0 +1,35 @@
+# kube-workflows: the operator (`kwf operator`, the default) and the runner (`kwf runner`) in one image.
+# Workflow images build FROM this one and add their own code (see README).
+#
+#   docker build -t kube-workflows:0.1.0 .
+#
+# tests/integration/test_packaging.py replays the builder stage's install steps in a clean venv and
+# lints this file with hadolint; keep the builder stage to WORKDIR/ENV/COPY/RUN pip lines.
+
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator/ operator/
+# The project and its dependencies (wheels from PyPI) into /install, laid out like /usr/local.
+RUN pip install --prefix=/install .
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="kube-workflows" \
+      org.opencontainers.image.description="Durable llama-index-workflows runs on Kubernetes" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+# uid/gid 65532 ("nonroot"), as the chart's and the runner Job's securityContext expect.
+RUN groupadd --system --gid 65532 nonroot \
+ && useradd --system --uid 65532 --gid 65532 --home-dir /home/nonroot --create-home --shell /usr/sbin/nologin nonroot
+COPY --from=builder /install /usr/local
+USER 65532:65532
+WORKDIR /home/nonroot
+ENTRYPOINT ["kwf"]
+CMD ["operator"]

@@ -1,0 +1,114 @@
+{{/* Chart name, overridable with nameOverride (DNS-1123 label: 63 characters). */}}
+{{- define "kube-workflows.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: fullnameOverride, else <release>-<name> (just <release> when it contains the name). */}}
+{{- define "kube-workflows.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* helm.sh/chart label value. */}}
+{{- define "kube-workflows.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Selector labels of the operator pods. app.kubernetes.io/instance keeps them apart from the runner
+pods, which carry app.kubernetes.io/name too but no instance.
+*/}}
+{{- define "kube-workflows.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kube-workflows.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/* Labels on every object of the release. */}}
+{{- define "kube-workflows.labels" -}}
+helm.sh/chart: {{ include "kube-workflows.chart" . }}
+{{ include "kube-workflows.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: kube-workflows
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Name of the ClusterRole and ClusterRoleBinding: cluster-scoped, so also unique per release namespace
+(several namespace-scoped releases may share a release name).
+*/}}
+{{- define "kube-workflows.clusterScopedName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "kube-workflows.fullname" .) }}
+{{- end }}
+
+{{/* The operator's ServiceAccount name. */}}
+{{- define "kube-workflows.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "kube-workflows.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Operator image reference: repository@digest, else repository:tag (tag defaults to appVersion). */}}
+{{- define "kube-workflows.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the replicas coordinate through kopf peering. */}}
+{{- define "kube-workflows.peering" -}}
+{{- if gt (int .Values.replicaCount) 1 }}true{{ end }}
+{{- end }}
+
+{{/*
+RBAC rules, the same cluster-wide or per watched namespace. Each one maps to a call the operator
+makes (controller/handlers.py) or that kopf makes for it:
+- workflowruns get/list/watch: kopf's watch and index; get of spec.contextFrom's run.
+- workflowruns patch: kopf's finalizer for the TTL timer (metadata.finalizers).
+- workflowruns delete: spec.ttlSecondsAfterFinished.
+- workflowruns/status get/patch: phase, conditions and kopf's progress in status. With workflowruns
+  get, these are also the permissions the per-run Role grants: RBAC only lets the operator create
+  that Role (and bind it) because it holds them itself.
+- jobs create/list/watch: the runner Job, and the watch that mirrors it into the run's status.
+- serviceaccounts, roles, rolebindings create: the runner's per-run identity.
+- configmaps, secrets get/create/update: never used by the operator itself, but the per-run Role
+  grants them to the runner (its own checkpoint chunks, by name, when spec.checkpoint offloads a
+  large checkpoint to ConfigMaps or, with `sensitive`, Secrets; and get on the contextFrom run's
+  chunks), and RBAC only lets the operator grant what it holds.
+- events create: the run's Events (kopf posts core/v1 Events).
+*/}}
+{{- define "kube-workflows.rules" -}}
+- apiGroups: ["kube-workflows.dev"]
+  resources: ["workflowruns"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
+- apiGroups: ["kube-workflows.dev"]
+  resources: ["workflowruns/status"]
+  verbs: ["get", "patch"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["create", "list", "watch"]
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["create"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["create"]
+- apiGroups: [""]
+  resources: ["configmaps", "secrets"]
+  verbs: ["get", "create", "update"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end }}
