@@ -44,6 +44,12 @@ def wait(what: str, check: Any, timeout: float = 180) -> Any:
     sys.exit(f"timed out waiting for {what}")
 
 
+def free_port() -> int:
+    from kube_workflows.devcluster.controlplane import free_port as pick
+
+    return pick()
+
+
 def main() -> None:
     from kube_workflows.devcluster.controlplane import DevCluster
     from kube_workflows.devcluster.node import kill_pod_processes
@@ -54,10 +60,50 @@ def main() -> None:
     cluster.up()
     os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
 
-    say("Installing the WorkflowRun CRD and starting the operator (kwf operator)")
-    kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    kubectl("wait", "--for=condition=Established", "crd/workflowruns.kube-workflows.dev")
-    cluster.spawn("operator", [str(BIN / "kwf"), "operator"], env={**os.environ, "KWF_RUNNER_IMAGE": "local"})
+    say("Installing the Helm chart: CRD, operator Deployment, ServiceAccount, RBAC")
+    helm = subprocess.run(
+        ["bash", str(REPO / "hack" / "build-helm.sh")], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    # The local node runs pods as host processes, so the operator pod's ports are host ports: pick free ones.
+    installed = subprocess.run(
+        [
+            helm,
+            "upgrade",
+            "--install",
+            "kube-workflows",
+            str(REPO / "charts" / "kube-workflows"),
+            "--namespace",
+            "kwf-system",
+            "--create-namespace",
+            "--set",
+            "image.repository=local",
+            "--set",
+            "image.tag=dev",
+            "--set",
+            f"healthPort={free_port()}",
+            "--set",
+            "metrics.enabled=true",
+            "--set",
+            f"metrics.port={free_port()}",
+            "--wait",
+            "--timeout",
+            "180s",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if installed.returncode:
+        sys.exit(f"helm install failed: {installed.stderr}")
+    print(
+        kubectl(
+            "get",
+            "deployment,serviceaccount,clusterrole",
+            "-n",
+            "kwf-system",
+            "-l",
+            "app.kubernetes.io/instance=kube-workflows",
+        ).rstrip()
+    )
     kubectl("create", "namespace", NAMESPACE, check=False)
     for name in (
         "instance-state-1",
@@ -112,16 +158,25 @@ def main() -> None:
         "no document was processed twice"
     )
     print(kubectl("get", "wfr", "-n", NAMESPACE))
+    say("kwf describe documents: the step timeline shows where the pod died and the next one resumed")
+    print(
+        subprocess.run(
+            [str(BIN / "kwf"), "describe", "documents", "-n", NAMESPACE], capture_output=True, text=True
+        ).stdout
+    )
     print(kubectl("get", "events", "-n", NAMESPACE, "--field-selector", "involvedObject.name=documents"))
 
     say(f"Done in {time.monotonic() - started:.0f}s. Explore:")
     print(f"""  export KUBECONFIG={cluster.kubeconfig}
   kubectl get wfr -n {NAMESPACE}                 # phase, step, checkpoint, restarts
+  kwf describe documents -n {NAMESPACE}          # the step timeline, checkpoint, pods, events
+  kwf submit kwf_examples.documents:DocumentPipeline -n {NAMESPACE} --input documents=5 --wait
   kubectl describe wfr documents -n {NAMESPACE}  # conditions, events
   kubectl get wfr documents -n {NAMESPACE} -o jsonpath='{{.status.steps}}'
   kubectl logs -n {NAMESPACE} -l kube-workflows.dev/run=documents
   kubectl explain workflowrun.spec
-  make cluster-down                              # stop the cluster and the operator""")
+  kubectl logs -n kwf-system deployment/kube-workflows   # the operator (a pod on the local node)
+  make cluster-down                              # stop the cluster and everything on it""")
 
 
 if __name__ == "__main__":

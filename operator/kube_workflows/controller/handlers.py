@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,8 +51,37 @@ def _finished(status: Mapping[str, Any], **_: Any) -> bool:
 def observe_run(body: kopf.Body, type: str | None, **_: Any) -> None:
     """Feed the metrics (phases, step and checkpoint figures) and the TTL sweep."""
     status, deleted = body.get("status") or {}, type == "DELETED"
+    if deleted:
+        _last_checkpoint_event.pop(body["metadata"]["uid"], None)
+    else:
+        _post_checkpoint_event(body, status)
     metrics.RUNS.observe(body["metadata"]["uid"], status, deleted=deleted)
     track_ttl(body["metadata"]["namespace"], body["metadata"]["name"], body.get("spec") or {}, status, deleted)
+
+
+# An Event per checkpoint would flood a run of thousands of short steps: at most one per run per interval.
+CHECKPOINT_EVENT_INTERVAL = 30.0
+_last_checkpoint_event: dict[str, tuple[float, int]] = {}
+
+
+def _post_checkpoint_event(body: kopf.Body, status: Mapping[str, Any]) -> None:
+    checkpoint = status.get("checkpoint") or {}
+    seq, uid = int(checkpoint.get("seq") or 0), body["metadata"]["uid"]
+    last_time, last_seq = _last_checkpoint_event.get(uid, (0.0, 0))
+    if seq <= last_seq or checkpoint.get("final"):
+        return
+    now = time.monotonic()
+    if last_seq and now - last_time < CHECKPOINT_EVENT_INTERVAL:
+        return
+    _last_checkpoint_event[uid] = (now, seq)
+    where = "offloaded to " + checkpoint["storage"] if checkpoint.get("chunks") else "in status"
+    kopf.event(
+        body,
+        type="Normal",
+        reason="Checkpointed",
+        message=f"checkpoint {seq} after step {checkpoint.get('step')} "
+        f"({checkpoint.get('stepsCompleted')} steps done, {checkpoint.get('storedBytes')} bytes {where})",
+    )
 
 
 @kopf.index(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ KIND = "WorkflowRun"
 PLURAL = "workflowruns"
 SINGULAR = "workflowrun"
 SHORT_NAMES = ["wfr"]
-CATEGORIES = ["kube-workflows", "all"]
+CATEGORIES = ["kube-workflows"]
 
 WORKFLOW_PATTERN = (
     r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+AUTH_STATUS = {401, 403}
+AUTH_SETTLE_SECONDS = 60.0
 
 
 class Superseded(Exception):
@@ -42,13 +44,17 @@ class Reporter:
         self._api = kube.custom_objects()
 
     def _with_retries(self, what: str, call: Callable[[], T]) -> T:
-        deadline = time.monotonic() + self.retry_budget_seconds
+        started = time.monotonic()
+        deadline = started + self.retry_budget_seconds
         delay = 0.2
         while True:
             try:
                 return call()
             except ApiException as exc:
-                if exc.status not in RETRYABLE_STATUS:
+                # Right after an API server restart, authorization answers 401/403 until its RBAC
+                # caches have synced: worth a short wait, not a failed attempt.
+                settling = exc.status in AUTH_STATUS and time.monotonic() - started < AUTH_SETTLE_SECONDS
+                if exc.status not in RETRYABLE_STATUS and not settling:
                     raise
                 problem = f"HTTP {exc.status}"
             except (HTTPError, OSError) as exc:
