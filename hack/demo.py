@@ -164,7 +164,6 @@ def main() -> None:
             [str(BIN / "kwf"), "describe", "documents", "-n", NAMESPACE], capture_output=True, text=True
         ).stdout
     )
-    print(kubectl("get", "events", "-n", NAMESPACE, "--field-selector", "involvedObject.name=documents"))
 
     say(f"Done in {time.monotonic() - started:.0f}s. Explore:")
     print(f"""  export KUBECONFIG={cluster.kubeconfig}

@@ -53,3 +53,10 @@ def test_patch_only_on_change_and_keeps_transition_time() -> None:
     assert done["phase"] == "Succeeded" and "completionTime" in done
     succeeded = next(c for c in done["conditions"] if c["type"] == "Succeeded")
     assert succeeded["status"] == "True" and succeeded["observedGeneration"] == 2
+
+
+def test_finished_runs_drop_current_step() -> None:
+    run: dict[str, Any] = {"metadata": {"generation": 1}, "status": {"phase": "Running", "currentStep": None}}
+    assert status_patch(run, observe({}, job(condition="Complete")))["currentStep"] is None  # merge-patch: remove
+    run["status"] = {"phase": "Running"}
+    assert "currentStep" not in status_patch(run, observe({}, job(condition="Complete")))

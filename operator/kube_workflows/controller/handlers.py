@@ -80,7 +80,7 @@ def _post_checkpoint_event(body: kopf.Body, status: Mapping[str, Any]) -> None:
         type="Normal",
         reason="Checkpointed",
         message=f"checkpoint {seq} after step {checkpoint.get('step')} "
-        f"({checkpoint.get('stepsCompleted')} steps done, {checkpoint.get('storedBytes')} bytes {where})",
+        f"(steps done: {checkpoint.get('stepsCompleted')}, {checkpoint.get('storedBytes')} bytes {where})",
     )
 
 

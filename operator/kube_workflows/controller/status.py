@@ -122,6 +122,6 @@ def status_patch(run: dict[str, Any], observed: Observed) -> dict[str, Any]:
         patch["conditions"] = conditions
     if observed.phase in (Phase.SUCCEEDED, Phase.FAILED) and not status.get("completionTime"):
         patch["completionTime"] = now()
-    if observed.phase == Phase.SUCCEEDED and status.get("currentStep"):
-        patch["currentStep"] = None
+    if observed.phase in (Phase.SUCCEEDED, Phase.FAILED) and "currentStep" in status:
+        patch["currentStep"] = None  # merge-patch null removes the field: nothing is running any more
     return patch

@@ -83,7 +83,6 @@ def final_patch(
         {"op": "test", "path": "/status/attempt", "value": attempt},
         {"op": "add", "path": "/status/checkpoint", "value": checkpoint},
         {"op": "add", "path": "/status/result", "value": result},
-        {"op": "add", "path": "/status/currentStep", "value": None},
     ]
     if step_record is not None:
         patch.append({"op": "add", "path": "/status/steps/-", "value": step_record})
@@ -96,5 +95,4 @@ def error_patch(attempt: int, error: dict[str, Any]) -> JsonPatch:
     return [
         {"op": "test", "path": "/status/attempt", "value": attempt},
         {"op": "add", "path": "/status/error", "value": error},
-        {"op": "add", "path": "/status/currentStep", "value": None},
     ]
