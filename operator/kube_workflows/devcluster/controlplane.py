@@ -180,18 +180,8 @@ class DevCluster:
 
         def start(name: str, argv: list[str], ready: Callable[[], bool], timeout: float = 90) -> None:
             log(f"starting {name}")
-            logfile = (self.log_dir / f"{name}.log").open("ab")
-            proc = subprocess.Popen(
-                argv,
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd=self.data_dir,
-            )
-            state.pids[name] = proc.pid
             state.commands[name] = argv
-            self._save_state(state)
+            proc = self._launch(name, state)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
@@ -412,13 +402,8 @@ class DevCluster:
             return "(no log)"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
-    def restart(self, name: str, *, downtime: float = 0.0, timeout: float = 90) -> None:
-        """Stop one component and start it again with the same command (for outage tests)."""
-        state = self.load_state()
-        if state is None or name not in state.commands:
-            raise ClusterError(f"{name} is not a component of the running dev cluster")
-        _stop_group(state.pids[name], 10.0)
-        time.sleep(downtime)
+    def _launch(self, name: str, state: ClusterState) -> subprocess.Popen[bytes]:
+        """Start a component in its own process group, logging to logs/<name>.log; record its pid."""
         logfile = (self.log_dir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
             state.commands[name],
@@ -430,36 +415,25 @@ class DevCluster:
         )
         state.pids[name] = proc.pid
         self._save_state(state)
+        return proc
+
+    def restart(self, name: str, *, downtime: float = 0.0, timeout: float = 90) -> None:
+        """Stop one component and start it again with the same command (for outage tests)."""
+        state = self.load_state()
+        if state is None or name not in state.commands:
+            raise ClusterError(f"{name} is not a component of the running dev cluster")
+        _stop_group(state.pids[name], 10.0)
+        time.sleep(downtime)
+        proc = self._launch(name, state)
         deadline = time.monotonic() + timeout
-        while not self.is_up():
+        while not self._healthy(state.server + "/readyz"):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise ClusterError(f"{name} did not come back after a restart:\n{self.log_tail(name)}")
             time.sleep(0.25)
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
-        """Start an extra process (e.g. the operator) that `down` stops with the cluster."""
-        state = self.load_state()
-        if state is None:
-            raise ClusterError("the dev cluster is not up: run `kwf dev up` first")
-        old = state.pids.get(name)
-        if old and _alive(old):
-            _stop_group(old, 10.0)
-        logfile = (self.log_dir / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            argv,
-            stdout=logfile,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env=env,
-        )
-        state.pids[name] = proc.pid
-        self._save_state(state)
-        return proc.pid
-
     # --- down --------------------------------------------------------------------------------
     def down(self, grace: float = 10.0) -> list[str]:
-        """Stop every process `up` or `spawn` started (extras and node first, etcd last)."""
+        """Stop every process `up` started (the node first, etcd last)."""
         state = self.load_state()
         if state is None:
             return []
