@@ -53,6 +53,7 @@ def observe_run(body: kopf.Body, type: str | None, **_: Any) -> None:
     status, deleted = body.get("status") or {}, type == "DELETED"
     if deleted:
         _last_checkpoint_event.pop(body["metadata"]["uid"], None)
+        _reported.pop(body["metadata"]["uid"], None)
     else:
         _post_checkpoint_event(body, status)
     metrics.RUNS.observe(body["metadata"]["uid"], status, deleted=deleted)
@@ -291,10 +292,9 @@ def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Obser
             kopf.event(ref, type="Warning", reason=observed.reason, message=observed.message)
     if observed.phase in TERMINAL_PHASES and observed.phase != before_phase:
         metrics.FINISHED.labels(str(observed.phase), observed.reason).inc()
-    if observed.phase in TERMINAL_PHASES:
-        _reported.pop(uid, None)
-    else:
-        _reported[uid] = (str(observed.phase), observed.restarts)
+    # Kept after the run finished too: the Job's last events (SuccessCriteriaMet, then Complete) can
+    # arrive before the run's own update, and must not count or announce the end twice.
+    _reported[uid] = (str(observed.phase), observed.restarts)
 
 
 # Finished runs with spec.ttlSecondsAfterFinished: (namespace, name) → when to delete them. A plain
