@@ -61,7 +61,8 @@ bench: venv controlplane
 
 # The full-size chaos suite (CI runs 4 runs); override with KWF_CHAOS_RUNS=N.
 chaos: venv controlplane
-	KWF_CHAOS_RUNS=$${KWF_CHAOS_RUNS:-50} $(BIN)/pytest tests/e2e/test_chaos.py -s $(T)
+	KWF_CHAOS_RUNS=$${KWF_CHAOS_RUNS:-50} KWF_CHAOS_STEPS=$${KWF_CHAOS_STEPS:-40} \
+	  $(BIN)/pytest tests/e2e/test_chaos.py -s $(T)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
