@@ -16,6 +16,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 NAMESPACE = "kwf-demo"
+# The WorkflowRuns in examples/0*.yaml.
+EXAMPLE_RUNS = ("instance-state-1", "instance-state-2", "counter-a", "counter-b", "sqlite-a", "sqlite-b", "documents")
 
 
 def say(message: str) -> None:
@@ -105,15 +107,7 @@ def main() -> None:
         ).rstrip()
     )
     kubectl("create", "namespace", NAMESPACE, check=False)
-    for name in (
-        "instance-state-1",
-        "instance-state-2",
-        "counter-a",
-        "counter-b",
-        "sqlite-a",
-        "sqlite-b",
-        "documents",
-    ):
+    for name in EXAMPLE_RUNS:
         kubectl("delete", "wfr", name, "-n", NAMESPACE, "--ignore-not-found", "--wait=true")
 
     say("Applying the guide's three examples (examples/*.yaml)")
@@ -135,15 +129,7 @@ def main() -> None:
     print(f"the Job started a new pod (restarts: {resumed}); it resumes from checkpoint {before['seq']}")
 
     say("Results (status.result of each WorkflowRun)")
-    for name in (
-        "instance-state-1",
-        "instance-state-2",
-        "counter-a",
-        "counter-b",
-        "sqlite-a",
-        "sqlite-b",
-        "documents",
-    ):
+    for name in EXAMPLE_RUNS:
         status = wait(
             f"{name} to finish",
             lambda n=name: (lambda s: s if s.get("phase") in ("Succeeded", "Failed") else None)(run_status(n)),
