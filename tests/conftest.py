@@ -69,13 +69,18 @@ def crd_installed(cluster: Cluster) -> None:
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, crd_installed: None) -> Iterator[OperatorProcess]:
     log_dir = cluster.data_dir or Path(tempfile.mkdtemp(prefix="kwf-operator-"))
-    # Only the per-test namespaces ("t-..."): tests that run operators of their own use other prefixes.
-    proc = OperatorProcess(cluster, log_dir / "operator.log", "--namespace", "t-*")
+    # Cluster-wide, as installed by default. Tests that run operators of their own pause it.
+    proc = OperatorProcess(cluster, log_dir / "operator.log")
     proc.start()
+    _session_operators.append(proc)
     try:
         yield proc
     finally:
+        _session_operators.remove(proc)
         proc.stop()
+
+
+_session_operators: list[OperatorProcess] = []
 
 
 def _test_namespace(cluster: Cluster, request: pytest.FixtureRequest, prefix: str) -> Iterator[str]:
@@ -96,5 +101,13 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
 
 @pytest.fixture
 def solo_namespace(cluster: Cluster, crd_installed: None, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace the session's operator does not watch: for tests that run their own operators."""
-    yield from _test_namespace(cluster, request, "solo")
+    """A fresh namespace with no operator acting on it: the session's operator is paused meanwhile, for
+    tests that run operators of their own (restarts, HA, metrics, the Helm chart)."""
+    paused = [p for p in _session_operators if p.proc is not None and p.proc.poll() is None]
+    for proc in paused:
+        proc.stop()
+    try:
+        yield from _test_namespace(cluster, request, "solo")
+    finally:
+        for proc in paused:
+            proc.start()

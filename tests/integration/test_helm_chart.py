@@ -135,7 +135,7 @@ def free_port() -> int:
 
 
 def test_install_run_uninstall(cluster: Cluster, helm: str, solo_namespace: str) -> None:
-    # The session's host operator watches only "t-*" namespaces: here the chart's operator is alone.
+    # solo_namespace pauses the session's host operator: here the chart's operator is alone.
     namespace = solo_namespace
     env = cluster.env()
     metrics_port = free_port()
