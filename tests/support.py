@@ -73,6 +73,11 @@ class Cluster:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
 
+    def kwf(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [KWF, *args], capture_output=True, text=True, env=self.env(), timeout=timeout, check=False
+        )
+
     def apply(self, manifest: dict[str, Any] | str, namespace: str) -> None:
         text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
         self.kubectl("apply", "-n", namespace, "-f", "-", input=text)

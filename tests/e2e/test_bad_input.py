@@ -49,7 +49,20 @@ ADMISSION_CASES = [
     ("unknown-spec-field", with_spec(worflow_typo="x"), ['unknown field "spec.worflow_typo"']),
     ("unknown-nested-field", with_spec(retry__backoff=5), ['unknown field "spec.retry.backoff"']),
     ("input-not-an-object", with_spec(input=[1, 2]), ["spec.input", "object"]),
-    ("context-from-bad-name", with_spec(contextFrom="Not_A_Name"), ["spec.contextFrom", "should match"]),
+    ("context-from-bad-name", with_spec(contextFrom={"name": "Not_A_Name"}), ["spec.contextFrom.name", "should match"]),
+    ("context-from-a-plain-name", with_spec(contextFrom="earlier"), ["spec.contextFrom", "object"]),
+    ("context-from-without-name", with_spec(contextFrom={"seq": 3}), ["spec.contextFrom.name", "Required value"]),
+    ("context-from-seq-zero", with_spec(contextFrom={"name": "a", "seq": 0}), ["spec.contextFrom.seq", "greater than"]),
+    ("events-not-a-list", with_spec(events="yes"), ["spec.events", "array"]),
+    (
+        "event-type-not-an-import-path",
+        with_spec(events=[{"type": "Approval"}]),
+        ["spec.events[0].type", "should match"],
+    ),
+    ("event-data-not-an-object", with_spec(events=[{"data": "yes"}]), ["spec.events[0].data", "object"]),
+    ("wait-timeout-zero", with_spec(waitTimeoutSeconds=0), ["spec.waitTimeoutSeconds", "greater than or equal to 1"]),
+    ("history-too-long", with_spec(checkpoint__history=50), ["spec.checkpoint.history", "less than or equal to 20"]),
+    ("suspend-not-a-boolean", with_spec(suspend="yes"), ["spec.suspend", "boolean"]),
     (
         "node-selector-not-strings",
         with_spec(template__nodeSelector={"pool": 1}),
@@ -77,11 +90,13 @@ def test_rejected_at_admission(
 
 @pytest.mark.parametrize("field", ["workflow", "input", "contextFrom"])
 def test_identity_fields_are_immutable(cluster: Cluster, crd_installed: None, namespace: str, field: str) -> None:
-    original = with_spec(contextFrom="earlier", input={"steps": 2})
+    original = with_spec(contextFrom={"name": "earlier"}, input={"steps": 2})
     # Without an operator the run just sits there; this is about the API's answer alone.
     cluster.apply(original, namespace)
     changed = copy.deepcopy(original)
-    changed["spec"][field] = {"workflow": "other.mod:Flow", "input": {"steps": 3}, "contextFrom": "later"}[field]
+    changed["spec"][field] = {"workflow": "other.mod:Flow", "input": {"steps": 3}, "contextFrom": {"name": "later"}}[
+        field
+    ]
     result = cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(changed), check=False)
     assert result.returncode != 0
     assert f"spec.{field} is immutable" in result.stderr
@@ -142,7 +157,9 @@ def test_fails_at_run_time_with_a_reason_and_no_retries(
 def test_context_from_a_failed_run_fails(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
     cluster.apply(workflow_run("broken", "kwf_testflows.failing:RaisesInSecondStep"), namespace)
     cluster.wait_phase(namespace, "broken", "Failed")
-    cluster.apply(workflow_run("next", "kwf_testflows.failing:RaisesInSecondStep", contextFrom="broken"), namespace)
+    cluster.apply(
+        workflow_run("next", "kwf_testflows.failing:RaisesInSecondStep", contextFrom={"name": "broken"}), namespace
+    )
     condition = failed_condition(cluster, namespace, "next")
     assert condition["reason"] == "ContextSourceFailed" and "spec.contextFrom" in condition["message"]
     assert not cluster.runner_pods(namespace, "next")
@@ -153,7 +170,7 @@ def test_context_from_another_workflow_is_incompatible(
 ) -> None:
     cluster.apply(workflow_run("counter", "kwf_examples.context_state:MyWorkflow"), namespace)
     cluster.wait_phase(namespace, "counter", "Succeeded")
-    cluster.apply(workflow_run("chain", "kwf_testflows.steps:StepChain", contextFrom="counter"), namespace)
+    cluster.apply(workflow_run("chain", "kwf_testflows.steps:StepChain", contextFrom={"name": "counter"}), namespace)
     condition = failed_condition(cluster, namespace, "chain")
     assert condition["reason"] == "CheckpointIncompatible" and "steps ['count']" in condition["message"]
 
@@ -162,7 +179,9 @@ def test_context_from_a_missing_run_waits_and_says_so(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     # GitOps applies a run and its contextFrom source together, in any order: waiting beats rejecting.
-    cluster.apply(workflow_run("later", "kwf_examples.context_state:MyWorkflow", contextFrom="earlier"), namespace)
+    cluster.apply(
+        workflow_run("later", "kwf_examples.context_state:MyWorkflow", contextFrom={"name": "earlier"}), namespace
+    )
     wait_for(
         "a WaitingForContext event",
         lambda: (

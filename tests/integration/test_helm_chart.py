@@ -180,7 +180,8 @@ def test_install_run_uninstall(cluster: Cluster, helm: str, solo_namespace: str)
         (["patch", "workflowruns.kube-workflows.dev", "--subresource=status", "-n", namespace], "yes"),
         (["create", "jobs", "-n", "default"], "no"),
         (["list", "secrets", "-n", namespace], "no"),
-        (["delete", "jobs", "-n", namespace], "no"),
+        (["delete", "jobs", "-n", namespace], "yes"),  # spec.cancel, and a parked run's finished Job
+        (["delete", "pods", "-n", namespace], "no"),
     ]:
         answer = cluster.kubectl("auth", "can-i", *question, "--as", account, check=False)
         assert answer.stdout.strip() == allowed, (question, answer.stdout, answer.stderr)

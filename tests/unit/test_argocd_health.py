@@ -17,7 +17,7 @@ import pytest
 import yaml
 from lupa import lua51
 
-from kube_workflows.models import WorkflowRun
+from kube_workflows.models import Phase, WorkflowRun
 
 REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / "gitops" / "argocd"
@@ -89,6 +89,11 @@ def test_every_testdata_file_is_a_case_and_every_status_is_valid() -> None:
 def test_testdata_still_matches_the_workflowrun_schema(path: Path) -> None:
     # The objects were captured from a real cluster; a renamed or removed status field fails here.
     WorkflowRun.model_validate(load_yaml(path))
+
+
+def test_every_phase_has_a_case() -> None:
+    phases = {(load_yaml(ARGOCD / c["inputPath"]).get("status") or {}).get("phase") for c in CASES}
+    assert {str(p) for p in Phase} <= phases
 
 
 def test_argocd_cm_patch_embeds_health_lua_verbatim() -> None:

@@ -1,4 +1,4 @@
-"""The `kwf` run commands' pure parts: tables, progress lines, the describe view, input parsing."""
+"""The `kwf` run commands' pure parts: tables, progress lines, the describe view, submit's spec from flags."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from kube_workflows.cli import render, runs
+from kube_workflows.cli import api, describe, render, runs, specs
 from kube_workflows.cli.main import build_parser
 from kube_workflows.models import WorkflowRunSpec
 
@@ -222,23 +222,23 @@ def test_timeline_marks_the_attempt_change_and_the_running_step() -> None:
         "currentStep": "work",
         "steps": [step(1, "begin"), step(2), step(3), step(4, attempt=2)],
     }
-    lines = render.timeline(status)
+    lines = describe.timeline(status)
     assert lines[0].split() == ["SEQ", "STEP", "ATTEMPT", "COMPLETED", "DURATION"]
     assert lines[1].split()[:3] == ["1", "begin", "1"]
     assert lines[4].strip() == "— pod lost, resumed on attempt 2 —"
     assert lines[5].split()[:3] == ["4", "work", "2"]
     assert lines[6].split()[:4] == ["→", "work", "2", "in"]
-    without_current = render.timeline({**status, "currentStep": None})
+    without_current = describe.timeline({**status, "currentStep": None})
     assert without_current[-1].split()[:3] == ["→", "(next", "step)"]
-    assert "→" not in "".join(render.timeline({**status, "phase": "Succeeded"}))
+    assert "→" not in "".join(describe.timeline({**status, "phase": "Succeeded"}))
 
 
 def test_timeline_when_resumed_without_a_step_yet_and_when_truncated() -> None:
     status = {"phase": "Running", "attempt": 2, "currentStep": "work", "steps": [step(60), step(61)]}
-    lines = render.timeline(status)
+    lines = describe.timeline(status)
     assert "59 earlier step(s) not kept" in lines[1]
     assert lines[-2].strip() == "— pod lost, resumed on attempt 2 —"
-    assert render.timeline({}) == ["  (no completed steps yet)"]
+    assert describe.timeline({}) == ["  (no completed steps yet)"]
 
 
 def pod(name: str, phase: str, exit_code: int | None, created: str) -> dict[str, Any]:
@@ -278,7 +278,7 @@ def test_describe_a_resumed_success() -> None:
             "lastTimestamp": "2025-01-01T11:58:00Z",
         },
     ]
-    text = render.describe(a_run(**status), job=job, pods=pods, events=events, now=NOW)
+    text = describe.describe(a_run(**status), job=job, pods=pods, events=events, now=NOW)
     assert "Workflow:      kwf_testflows.steps:StepChain" in text
     assert 'Input:         {"steps": 4}' in text
     assert "Phase:         Succeeded (attempt 2, 1 restart)" in text
@@ -288,7 +288,7 @@ def test_describe_a_resumed_success() -> None:
     assert "Stored:      in status (inline)" in text
     offloaded = {**checkpoint(3), "storage": "ConfigMap", "chunks": ["r-checkpoint-a-0", "r-checkpoint-a-1"]}
     assert "Stored:      in ConfigMap r-checkpoint-a-0, r-checkpoint-a-1" in "\n".join(
-        render.checkpoint_lines(offloaded, NOW)
+        describe.checkpoint_lines(offloaded, NOW)
     )
     assert "Step timeline (5 recorded):" in text
     assert text.index("— pod lost, resumed on attempt 2 —") < text.index("  3     work")
@@ -301,14 +301,14 @@ def test_describe_a_resumed_success() -> None:
 
 
 def test_describe_a_failure_and_missing_pieces() -> None:
-    text = render.describe(a_run(**FAILED), job=None, pods=None, events=[], now=NOW)
+    text = describe.describe(a_run(**FAILED), job=None, pods=None, events=[], now=NOW)
     assert "Error:         WorkflowRaised" in text
     assert "  Step:        second" in text
     assert "ValueError: the second step cannot go on" in text  # traceback tail
     assert "Result:" not in text
     assert "(cannot list pods: forbidden)" in text and "Events:        none" in text
     assert "Checkpoint:    none yet" in text
-    fresh = render.describe(a_run(), job=None, pods=[], events=[], now=NOW)
+    fresh = describe.describe(a_run(), job=None, pods=[], events=[], now=NOW)
     assert "is the operator running?" in fresh
 
 
@@ -321,7 +321,7 @@ def test_log_header() -> None:
 
 # --- submit: input, validation, names ------------------------------------------------------------
 def test_input_values_are_json_when_they_parse() -> None:
-    got = render.parse_input(
+    got = specs.parse_input(
         ["n=3", "flag=true", "name=alice", "empty=", 'obj={"a": 1}', "nan=NaN", "eq=a=b"], '{"n": 1, "k": [1]}'
     )
     assert got == {
@@ -347,16 +347,16 @@ def test_input_values_are_json_when_they_parse() -> None:
 )
 def test_bad_input_flags(pairs: list[str], text: str | None, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        render.parse_input(pairs, text)
+        specs.parse_input(pairs, text)
 
 
 def test_spec_errors_name_the_field() -> None:
-    spec = {"workflow": "x", "timeoutSeconds": 0, "retry": {"maxRestarts": -1}, "contextFrom": "Bad"}
+    spec = {"workflow": "x", "timeoutSeconds": 0, "retry": {"maxRestarts": -1}, "contextFrom": {"name": "Bad"}}
     with pytest.raises(ValidationError) as caught:
         WorkflowRunSpec.model_validate(spec)
-    lines = render.spec_errors(caught.value.errors(), spec)
+    lines = specs.spec_errors(caught.value.errors(), spec)
     assert lines[0] == 'spec.workflow "x" must be "module:Attribute", e.g. "my_package.flows:MyWorkflow"'
-    assert any(ln.startswith('spec.contextFrom "Bad" (--context-from)') for ln in lines)
+    assert any(ln.startswith('spec.contextFrom.name "Bad" (--context-from) must be a WorkflowRun name') for ln in lines)
     assert any(ln.startswith("spec.timeoutSeconds (--timeout): ") for ln in lines)
     assert any(ln.startswith("spec.retry.maxRestarts (--max-restarts): ") for ln in lines)
 
@@ -372,7 +372,7 @@ def test_spec_errors_name_the_field() -> None:
     ],
 )
 def test_generate_name(workflow: str, name: str) -> None:
-    assert render.generate_name(workflow) == name
+    assert specs.generate_name(workflow) == name
 
 
 def submit_args(*argv: str) -> argparse.Namespace:
@@ -403,7 +403,7 @@ def test_build_run_from_flags() -> None:
         "workflow": "pkg.mod:Flow",
         "input": {"a": "b", "steps": 4},
         "image": "img:1",
-        "contextFrom": "first",
+        "contextFrom": {"name": "first"},
         "timeoutSeconds": 60,
         "retry": {"maxRestarts": 0},
     }
@@ -419,9 +419,9 @@ def test_build_run_from_flags() -> None:
     ],
 )
 def test_build_run_rejects_with_exit_2(argv: list[str], message: str) -> None:
-    with pytest.raises(runs.CliError, match=message) as caught:
+    with pytest.raises(api.CliError, match=message) as caught:
         runs.build_run(submit_args(*argv))
-    assert caught.value.code == runs.USAGE
+    assert caught.value.code == api.USAGE
 
 
 def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -440,6 +440,6 @@ def test_submit_validation_error_exits_2_before_touching_the_cluster(
     monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
     from kube_workflows.cli.main import main
 
-    assert main(["submit", "badpath"]) == runs.USAGE
+    assert main(["submit", "badpath"]) == api.USAGE
     err = capsys.readouterr().err
     assert "spec.workflow" in err and json.dumps("badpath") in err

@@ -105,7 +105,7 @@ def test_long_names_are_shortened_stably() -> None:
 
 
 def test_runner_identity_grants_only_its_own_run() -> None:
-    sa, role, binding = build_runner_identity(run(contextFrom="earlier"))
+    sa, role, binding = build_runner_identity(run(contextFrom={"name": "earlier"}))
     assert sa["kind"] == "ServiceAccount" and sa["metadata"]["name"] == "my-run-runner"
     read, write, chunks, create, source_chunks = role["rules"]
     assert chunks["resources"] == ["configmaps"] and chunks["verbs"] == ["get", "update"]

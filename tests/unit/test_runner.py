@@ -125,7 +125,7 @@ async def test_context_from_continues_store_state() -> None:
     assert (await run_once(runs, "a"))[0] == exit_codes.SUCCEEDED
     assert runs["a"]["status"]["result"] == "The step ran 1 times"
     runs["a"]["status"]["phase"] = "Succeeded"  # the operator's part
-    runs["b"] = new_run("b", "kwf_examples.context_state:MyWorkflow", contextFrom="a")
+    runs["b"] = new_run("b", "kwf_examples.context_state:MyWorkflow", contextFrom={"name": "a"})
     assert (await run_once(runs, "b"))[0] == exit_codes.SUCCEEDED
     assert runs["b"]["status"]["result"] == "The step ran 2 times"
 
@@ -133,7 +133,7 @@ async def test_context_from_continues_store_state() -> None:
 async def test_context_from_an_unfinished_run_fails_clearly() -> None:
     runs = {
         "a": new_run("a", "kwf_examples.context_state:MyWorkflow"),
-        "b": new_run("b", "kwf_examples.context_state:MyWorkflow", contextFrom="a"),
+        "b": new_run("b", "kwf_examples.context_state:MyWorkflow", contextFrom={"name": "a"}),
     }
     code, _ = await run_once(runs, "b")
     assert code == exit_codes.INVALID_RUN
@@ -188,7 +188,7 @@ async def test_context_of_another_workflow_is_refused() -> None:
     runs = {"a": new_run("a", "kwf_examples.context_state:MyWorkflow")}
     await run_once(runs, "a")
     runs["a"]["status"]["phase"] = "Succeeded"
-    runs["b"] = new_run("b", "kwf_testflows.steps:StepChain", contextFrom="a")
+    runs["b"] = new_run("b", "kwf_testflows.steps:StepChain", contextFrom={"name": "a"})
     code, _ = await run_once(runs, "b")
     assert code == exit_codes.INVALID_RUN
     error = runs["b"]["status"]["error"]
@@ -263,3 +263,88 @@ async def test_over_the_hard_cap_fails_clearly() -> None:
     assert code == exit_codes.INVALID_RUN
     error = runs["r"]["status"]["error"]
     assert error["reason"] == "CheckpointTooLarge" and "spec.checkpoint.maxBytes" in error["message"]
+
+
+async def test_a_waiting_run_parks_then_resumes_with_each_answer(tmp_path: Path) -> None:
+    record = tmp_path / "rec"
+    runs = {"q": new_run("q", "kwf_testflows.questions:Questions", input={"record": str(record)})}
+    code, _ = await run_once(runs, "q")
+    assert code == exit_codes.WAITING
+    waiting = runs["q"]["status"]["waiting"]
+    assert waiting["requests"] == [{"prefix": "What is your name?", "type": "workflows.events.InputRequiredEvent"}]
+    assert waiting["expects"] == ["workflows.events.HumanResponseEvent"] and waiting["eventIndex"] == 0
+    assert runs["q"]["status"]["currentStep"] is None
+
+    # No answer yet: a new pod parks again at once, running nothing.
+    code, _ = await run_once(runs, "q", pod="pod-2")
+    assert code == exit_codes.WAITING and not record.exists()
+
+    runs["q"]["spec"]["events"] = [{"data": {"response": "Ada"}}]
+    code, _ = await run_once(runs, "q", pod="pod-3")
+    assert code == exit_codes.WAITING
+    waiting = runs["q"]["status"]["waiting"]
+    assert waiting["eventIndex"] == 1 and waiting["requests"][0]["prefix"] == "Ada, what is your favourite colour?"
+    assert waiting["expects"] == ["kwf_testflows.questions.Colour"]  # the answer class the next step accepts
+    assert runs["q"]["status"]["checkpoint"]["eventsDelivered"] == 1
+
+    runs["q"]["spec"]["events"].append({"data": {"response": "green"}})
+    code, _ = await run_once(runs, "q", pod="pod-4")
+    assert code == exit_codes.SUCCEEDED
+    status = runs["q"]["status"]
+    assert status["result"]["answer"] == "Ada likes green"
+    assert "waiting" not in status and status["checkpoint"]["eventsDelivered"] == 2
+    # Each step's work ran once, in the attempt (pod) that had its answer.
+    assert record.read_text().splitlines() == ["greet 3", "ask_color 3", "finish 4"]
+
+
+async def test_answers_sent_ahead_are_delivered_without_parking() -> None:
+    events = [{"data": {"response": "Ada"}}, {"data": {"response": "green"}}]
+    runs = {"q": new_run("q", "kwf_testflows.questions:Questions", events=events)}
+    code, _ = await run_once(runs, "q")
+    assert code == exit_codes.SUCCEEDED
+    assert runs["q"]["status"]["result"]["answer"] == "Ada likes green"
+
+
+async def test_an_answer_the_event_class_rejects_keeps_the_run_waiting() -> None:
+    events = [{"data": {"response": "Ada"}}, {"data": {"reply": "red"}}]
+    runs = {"q": new_run("q", "kwf_testflows.questions:Questions", events=events)}
+    runs["q"]["metadata"]["generation"] = 2
+    code, _ = await run_once(runs, "q")
+    assert code == exit_codes.WAITING
+    waiting = runs["q"]["status"]["waiting"]
+    assert waiting["eventIndex"] == 1 and waiting["rejectedGeneration"] == 2
+    assert waiting["error"] == "spec.events[1].data.response: Field required (for Colour)"
+    # Fixing the entry in place delivers it.
+    runs["q"]["spec"]["events"][1] = {"data": {"response": "red"}}
+    code, _ = await run_once(runs, "q", pod="pod-2")
+    assert code == exit_codes.SUCCEEDED and runs["q"]["status"]["result"]["colour"] == "red"
+
+
+async def test_fork_continues_from_a_kept_checkpoint(tmp_path: Path) -> None:
+    record = tmp_path / "rec"
+    spec = {"input": {"steps": 5, "record": str(record)}, "checkpoint": {"history": 3}}
+    runs = Runs(a=new_run("a", "kwf_testflows.steps:StepChain", **spec))
+    runs.chunks = {}
+    assert (await run_once(runs, "a"))[0] == exit_codes.SUCCEEDED
+    status = runs["a"]["status"]
+    assert [c["seq"] for c in status["history"]] == [4, 5, 6]
+    assert all(c["chunks"] and c["data"] == "" for c in status["history"])
+    record.write_text("")
+    runs["b"] = new_run("b", "kwf_testflows.steps:StepChain", contextFrom={"name": "a", "seq": 4})
+    code, _ = await run_once(runs, "b")
+    assert code == exit_codes.SUCCEEDED
+    # Checkpoint 4 was taken after step 3: the fork runs steps 4 and 5 only, with the state it had.
+    assert record.read_text().splitlines() == ["step 4 - 1", "step 5 - 1"]
+    assert runs["b"]["status"]["result"] == runs["a"]["status"]["result"]
+
+
+async def test_fork_from_a_checkpoint_no_longer_kept_fails_clearly() -> None:
+    runs = Runs(a=new_run("a", "kwf_testflows.steps:StepChain", input={"steps": 5}, checkpoint={"history": 2}))
+    runs.chunks = {}
+    await run_once(runs, "a")
+    runs["b"] = new_run("b", "kwf_testflows.steps:StepChain", contextFrom={"name": "a", "seq": 2})
+    code, _ = await run_once(runs, "b")
+    assert code == exit_codes.INVALID_RUN
+    error = runs["b"]["status"]["error"]
+    assert error["reason"] == "ContextSeqNotKept"
+    assert "keeps checkpoints [5, 6]" in error["message"] and "spec.checkpoint.history is 2" in error["message"]

@@ -60,3 +60,29 @@ def test_finished_runs_drop_current_step() -> None:
     assert status_patch(run, observe({}, job(condition="Complete")))["currentStep"] is None  # merge-patch: remove
     run["status"] = {"phase": "Running"}
     assert "currentStep" not in status_patch(run, observe({}, job(condition="Complete")))
+
+
+def test_a_completed_job_of_a_waiting_run_means_waiting_not_succeeded() -> None:
+    waiting = {"waiting": {"eventIndex": 0, "requests": [{"prefix": "Your name?", "type": "x"}]}}
+    observed = observe(waiting, job(condition="Complete"))
+    assert observed.phase == Phase.WAITING and not observed.running
+    assert observed.message == "waiting for input: Your name?; answer with spec.events[0]"
+    patch = status_patch({"metadata": {"generation": 1}, "status": {"phase": "Running"}}, observed)
+    assert {c["type"]: c["status"] for c in patch["conditions"]} == {
+        "Succeeded": "Unknown",
+        "Running": "False",
+        "Waiting": "True",
+    }
+    final = {**waiting, "checkpoint": {"final": True}}
+    assert observe(final, job(condition="Complete")).phase == Phase.SUCCEEDED
+
+
+def test_the_runners_claim_counts_as_running_before_the_job_reports_ready() -> None:
+    assert observe({"phase": "Running"}, job(active=0)).phase == Phase.RUNNING
+    assert observe({"phase": "Pending"}, job(active=0)).phase == Phase.PENDING
+
+
+def test_restarts_count_across_the_jobs_of_a_run() -> None:
+    later = job(active=1, failed=1)
+    later["metadata"] = {"annotations": {"kube-workflows.dev/restarts-before": "2"}}
+    assert observe({}, later).restarts == 3

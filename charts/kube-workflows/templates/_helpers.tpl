@@ -81,7 +81,8 @@ makes (controller/handlers.py) or that kopf makes for it:
 - workflowruns/status get/patch: phase, conditions and kopf's progress in status. With workflowruns
   get, these are also the permissions the per-run Role grants: RBAC only lets the operator create
   that Role (and bind it) because it holds them itself.
-- jobs create/list/watch: the runner Job, and the watch that mirrors it into the run's status.
+- jobs create/list/watch: the runner Job, and the watch that mirrors it into the run's status;
+  get/patch/delete: suspend and resume it (spec.suspend), remove it (spec.cancel).
 - serviceaccounts, roles, rolebindings create: the runner's per-run identity.
 - configmaps, secrets get/create/update: never used by the operator itself, but the per-run Role
   grants them to the runner (its own checkpoint chunks, by name, when spec.checkpoint offloads a
@@ -98,7 +99,7 @@ makes (controller/handlers.py) or that kopf makes for it:
   verbs: ["get", "patch"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["create", "list", "watch"]
+  verbs: ["create", "get", "list", "watch", "patch", "delete"]
 - apiGroups: [""]
   resources: ["serviceaccounts"]
   verbs: ["create"]

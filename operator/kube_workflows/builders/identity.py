@@ -12,10 +12,14 @@ from kube_workflows.builders.job import owner_reference, service_account_for
 from kube_workflows.builders.names import run_labels
 from kube_workflows.checkpoint import offload
 from kube_workflows.models import GROUP, PLURAL, WorkflowRunSpec
+from kube_workflows.models.workflowrun import CheckpointPolicy
 
 
-def build_runner_identity(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """[ServiceAccount, Role, RoleBinding] for the run's pod (empty when the user brings their own SA)."""
+def build_runner_identity(run: dict[str, Any], source: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """[ServiceAccount, Role, RoleBinding] for the run's pod (empty when the user brings their own SA).
+
+    `source` is spec.contextFrom's run, when known: its checkpoint policy says where its chunks can be.
+    """
     if (run["spec"].get("template") or {}).get("serviceAccountName"):
         return []
     name = run["metadata"]["name"]
@@ -27,13 +31,20 @@ def build_runner_identity(run: dict[str, Any]) -> list[dict[str, Any]]:
         "labels": run_labels(name),
         "ownerReferences": [owner_reference(run)],
     }
-    source = run["spec"].get("contextFrom")
-    readable = [name] + ([source] if source else [])
+    source_name = (run["spec"].get("contextFrom") or {}).get("name")
+    readable = [name] + ([source_name] if source_name else [])
     policy = WorkflowRunSpec.model_validate(run["spec"]).checkpoint
     chunk_kind = "secrets" if policy.sensitive else "configmaps"
-    own_chunks = offload.all_chunk_names(name, policy.max_bytes)
-    # The source run may have offloaded to either kind, with the default size cap or its own.
-    source_chunks = offload.all_chunk_names(source, 64 * 1024 * 1024) if source else []
+    own_chunks = offload.all_chunk_names(name, policy.max_bytes, policy.history)
+    source_chunks: list[str] = []
+    if source_name:
+        # The source may have offloaded to either kind; without its spec, assume the largest cap.
+        source_policy = (
+            WorkflowRunSpec.model_validate(source["spec"]).checkpoint
+            if source
+            else CheckpointPolicy(max_bytes=64 << 20)
+        )
+        source_chunks = offload.all_chunk_names(source_name, source_policy.max_bytes, source_policy.history)
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata},
         {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kube_workflows.builders.names import bounded_name, run_labels
+from kube_workflows.builders.names import RESTARTS_BEFORE_ANNOTATION, bounded_name, run_labels
 from kube_workflows.models import GROUP, KIND, VERSION, WorkflowRunSpec
 from kube_workflows.runner import exit_codes
 
@@ -18,8 +18,9 @@ RUNNER_CONTAINER = "runner"
 RUNNER_UID = 65532  # "nonroot" in distroless and our Dockerfile
 
 
-def job_name_for(run_name: str) -> str:
-    return bounded_name(run_name)
+def job_name_for(run_name: str, segment: int = 1) -> str:
+    """The run's first Job is named like the run; each resume after waiting for input adds "-s<n>"."""
+    return bounded_name(run_name, f"-s{segment}" if segment > 1 else "")
 
 
 def service_account_for(run_name: str) -> str:
@@ -41,8 +42,10 @@ def _field_env(name: str, path: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
 
 
-def build_runner_job(run: dict[str, Any], default_image: str) -> dict[str, Any]:
-    """The Job for a WorkflowRun (a dict as the API returns it)."""
+def build_runner_job(
+    run: dict[str, Any], default_image: str, *, segment: int = 1, restarts_before: int = 0
+) -> dict[str, Any]:
+    """The Job for a WorkflowRun (a dict as the API returns it): its `segment`-th, counting resumes."""
     name = run["metadata"]["name"]
     spec = WorkflowRunSpec.model_validate(run["spec"])
     template = spec.template
@@ -119,13 +122,16 @@ def build_runner_job(run: dict[str, Any], default_image: str) -> dict[str, Any]:
     }
     if spec.timeout_seconds is not None:
         job_spec["activeDeadlineSeconds"] = spec.timeout_seconds
+    if spec.suspend:
+        job_spec["suspend"] = True  # created suspended: no pod until spec.suspend is false again
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name_for(name),
+            "name": job_name_for(name, segment),
             "namespace": run["metadata"]["namespace"],
             "labels": labels,
+            "annotations": {RESTARTS_BEFORE_ANNOTATION: str(restarts_before)},
             "ownerReferences": [owner_reference(run)],
         },
         "spec": job_spec,

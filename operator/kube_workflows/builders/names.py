@@ -8,6 +8,8 @@ from kube_workflows.models import GROUP
 
 RUN_LABEL = f"{GROUP}/run"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kube-workflows"}
+# On a run's Job: pods its earlier Jobs lost, so status.restarts counts across resumes.
+RESTARTS_BEFORE_ANNOTATION = f"{GROUP}/restarts-before"
 # Labels are ≤63 characters, and the Job controller copies the Job's name into a pod label.
 _MAX = 63
 

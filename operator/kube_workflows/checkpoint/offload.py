@@ -3,6 +3,9 @@
 Two slots, "a" and "b", alternate: a new checkpoint is written into the slot the current status does
 not point at, and only then does status switch to it. A pod dying half-way through writing chunks
 leaves the previous checkpoint intact. The objects are owned by the WorkflowRun and deleted with it.
+
+With `spec.checkpoint.history: K`, every checkpoint is offloaded into a ring of K+1 slots ("h0", "h1",
+...): the K latest stay readable for forks, and the slot being written is never one status points at.
 """
 
 from __future__ import annotations
@@ -29,9 +32,14 @@ def chunk_name(run_name: str, slot: str, index: int) -> str:
     return bounded_name(run_name, f"-ckpt-{slot}-{index}", limit=253)
 
 
-def all_chunk_names(run_name: str, max_bytes: int) -> list[str]:
+def history_slot(seq: int, keep: int) -> str:
+    return f"h{seq % (keep + 1)}"
+
+
+def all_chunk_names(run_name: str, max_bytes: int, history: int = 0) -> list[str]:
     """Every name a run's checkpoint chunks can have (its runner's Role lists exactly these)."""
-    return [chunk_name(run_name, slot, i) for slot in SLOTS for i in range(max_chunks(max_bytes))]
+    slots = [*SLOTS, *(history_slot(seq, history) for seq in range(history + 1) if history)]
+    return [chunk_name(run_name, slot, i) for slot in slots for i in range(max_chunks(max_bytes))]
 
 
 def next_slot(current: dict[str, Any] | None) -> str:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from kube_workflows import __version__
-from kube_workflows.cli import dev, runs
+from kube_workflows.cli import dev, logs, runs, steer
 
 
 def _operator(args: argparse.Namespace) -> int:
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kwf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     runs.add_parsers(parser, sub)
+    logs.add_parser(sub)
+    steer.add_parsers(sub)
 
     op = sub.add_parser("operator", help="run the operator (watches WorkflowRuns, runs each in a Job)")
     op.add_argument(

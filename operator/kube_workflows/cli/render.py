@@ -1,23 +1,24 @@
-"""Pure formatting and parsing for `kwf submit|get|describe|logs`: plain dicts in, strings out.
+"""Pure formatting for the kwf run commands: plain dicts in, strings out.
 
-Objects are WorkflowRuns, Jobs, Pods and Events as the API serves them (camelCase JSON). Nothing
-here talks to the API, so every function is unit-tested without a cluster.
+Objects are WorkflowRuns and Pods as the API serves them (camelCase JSON). Nothing here talks to the
+API, so every function is unit-tested without a cluster. `describe` builds the long view from these.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from kube_workflows.models.workflowrun import TERMINAL_PHASES as _TERMINAL
 from kube_workflows.runner import exit_codes
 
 Obj = Mapping[str, Any]
 Row = Sequence[str] | str  # a str row is printed as is (a separator), not aligned
 
-TERMINAL_PHASES = ("Succeeded", "Failed")
+TERMINAL_PHASES = tuple(str(p) for p in _TERMINAL)  # Succeeded, Failed, Cancelled
+PARKED_PHASES = ("Waiting", "Suspended")  # no pod runs until someone answers or resumes
 RESOURCE = "workflowrun.kube-workflows.dev"
 MAX_STEP_RECORDS = 50  # status.steps keeps the last 50 (runner/patches.py)
 
@@ -29,16 +30,6 @@ _RUNNER_EXITS = {
     exit_codes.SUPERSEDED: "superseded by a newer pod",
     137: "killed (SIGKILL)",
     143: "terminated (SIGTERM)",
-}
-_FLAGS = {
-    "workflow": "MODULE:ATTR",
-    "image": "--image",
-    "input": "--input",
-    "contextFrom": "--context-from",
-    "timeoutSeconds": "--timeout",
-    "stepTimeoutSeconds": "--step-timeout",
-    "retry.maxRestarts": "--max-restarts",
-    "ttlSecondsAfterFinished": "--ttl",
 }
 
 
@@ -133,21 +124,23 @@ def condition(status: Obj, type_: str) -> Obj:
     return next((c for c in status.get("conditions") or [] if c.get("type") == type_), {})
 
 
-def _status(run: Obj) -> Obj:
+def status_of(run: Obj) -> Obj:
     status = run.get("status")
     return status if isinstance(status, Mapping) else {}
 
 
 # --- kwf get ------------------------------------------------------------------------------
 def short_outcome(status: Obj, limit: int = 50) -> str:
-    """The RESULT/ERROR column: the result as compact JSON, or the failure reason and message."""
+    """The RESULT/ERROR column: the result as compact JSON, the prompt of a waiting run, or why it ended."""
     phase = status.get("phase")
     if phase == "Succeeded":
         return shorten(compact_json(status.get("result")), limit)
+    if phase == "Waiting":
+        return shorten(f"waits for input: {waiting_prompt(status.get('waiting') or {})}", limit)
     error = status.get("error") or {}
-    if phase == "Failed":
+    if phase in ("Failed", "Cancelled"):
         cond = condition(status, "Succeeded")
-        reason = cond.get("reason") or error.get("reason") or "Failed"
+        reason = cond.get("reason") or error.get("reason") or phase
         return shorten(f"{reason}: {cond.get('message') or error.get('message') or ''}".rstrip(": "), limit)
     if error:
         return shorten(f"{error.get('reason')}: {error.get('message', '')}", limit)
@@ -156,7 +149,7 @@ def short_outcome(status: Obj, limit: int = 50) -> str:
 
 def run_row(run: Obj, now: datetime, *, wide: bool = False, all_namespaces: bool = False) -> list[str]:
     meta = run.get("metadata") or {}
-    status = _status(run)
+    status = status_of(run)
     checkpoint = status.get("checkpoint") or {}
     row = [
         str(meta.get("name", "")),
@@ -226,20 +219,48 @@ def progress_lines(old: Obj, new: Obj) -> list[str]:
             line += f", from checkpoint {checkpoint['seq']}"
         lines.append(line)
     lines += lines_for(s for s in fresh if int(s.get("attempt") or 0) >= new_attempt)
+    return _delivered_lines(old, new) + lines + _parked_lines(old, new)
+
+
+def _delivered_lines(old: Obj, new: Obj) -> list[str]:
+    if not old:  # the first status seen: earlier deliveries are history, not progress
+        return []
+    before, after = events_delivered(old), events_delivered(new)
+    return [f"spec.events[{i}] delivered" for i in range(before, after)]
+
+
+def _parked_lines(old: Obj, new: Obj) -> list[str]:
+    """A new wait for input (with its prompt), a rejected answer, a suspension, a resume."""
+    phase, waiting = new.get("phase"), new.get("waiting") or {}
+    lines = []
+    if wait_changed(old, new):
+        index = waiting.get("eventIndex", "?")
+        if old.get("phase") != "Waiting" or (old.get("waiting") or {}).get("eventIndex") != index:
+            lines.append(f"waiting for input (spec.events[{index}]): {waiting_prompt(waiting)}")
+        if waiting.get("error"):
+            lines.append(f"answer not accepted: {waiting['error']}")
+    if phase == "Suspended" and old.get("phase") != "Suspended":
+        seq = (new.get("checkpoint") or {}).get("seq")
+        lines.append(f"suspended at checkpoint {seq}" if seq else "suspended before its first checkpoint")
+    if old.get("phase") == "Suspended" and phase in ("Pending", "Running"):
+        lines.append("resumed")
     return lines
 
 
 def failure_lines(run: Obj) -> list[str]:
-    """Why a run failed, for stderr: reason and message (and the step and exception, when it raised)."""
-    status = _status(run)
+    """Why a run failed or was cancelled, for stderr: reason and message (and the step and exception, when
+    it raised)."""
+    status = status_of(run)
     error = status.get("error") or {}
     cond = condition(status, "Succeeded")
-    reason = cond.get("reason") or error.get("reason") or "Failed"
+    head = "Cancelled" if status.get("phase") == "Cancelled" else "Failed"
+    reason = cond.get("reason") or error.get("reason") or head
     message = cond.get("message") or ""
     if not message and error:
         where = f" in step {error['step']}" if error.get("step") else ""
         message = f"{error.get('type') or error.get('reason')}{where}: {error.get('message', '')}"
-    lines = [f"Failed: {reason}: {message}".rstrip(": ")]
+    because = message if reason == head else f"{reason}: {message}"
+    lines = [f"{head}: {because}".rstrip(": ")]
     if error.get("traceback"):
         tail = [ln for ln in str(error["traceback"]).splitlines() if ln.strip()][-1:]
         if tail and str(error.get("message") or tail[0]) not in message:
@@ -248,7 +269,7 @@ def failure_lines(run: Obj) -> list[str]:
 
 
 def success_line(run: Obj) -> str:
-    status = _status(run)
+    status = status_of(run)
     checkpoint = status.get("checkpoint") or {}
     start, end = parse_time(status.get("startTime")), parse_time(status.get("completionTime"))
     took = f" in {human_duration((end - start).total_seconds())}" if start and end else ""
@@ -259,72 +280,97 @@ def success_line(run: Obj) -> str:
     )
 
 
-# --- kwf describe -------------------------------------------------------------------------
-def _kv(label: str, value: Any, width: int = 15) -> str:
-    return f"{label + ':':<{width}}{value}"
+# --- waiting for input ------------------------------------------------------------------------
+PROMPT_FIELDS = ("prefix", "prompt", "message", "question", "text")  # where InputRequiredEvents put the question
 
 
-def timeline(status: Obj) -> list[str]:
-    """The step timeline from status.steps, marking where a new attempt (pod) took over."""
-    steps = list(status.get("steps") or [])
-    if not steps:
-        return ["  (no completed steps yet)"]
-    rows: list[Row] = []
-    first_seq = steps[0].get("seq")
-    if isinstance(first_seq, int) and first_seq > 1:
-        rows.append(f"… {first_seq - 1} earlier step(s) not kept (status keeps the last {MAX_STEP_RECORDS})")
-    previous_attempt = None
-    for record in steps:
-        attempt = record.get("attempt")
-        if previous_attempt is not None and attempt != previous_attempt:
-            rows.append(f"— pod lost, resumed on attempt {attempt} —")
-        previous_attempt = attempt
-        rows.append(
-            [
-                str(record.get("seq", "?")),
-                str(record.get("name", "?")),
-                str(attempt if attempt is not None else "?"),
-                str(record.get("completedAt") or "-"),
-                format_ms(record.get("durationMs")),
-            ]
-        )
-    checkpoint = status.get("checkpoint") or {}
-    in_flight = status.get("phase") == "Running" and not checkpoint.get("final")
-    current = status.get("currentStep") or ("(next step)" if in_flight else None)
-    if current and status.get("phase") not in TERMINAL_PHASES:
-        attempt = status.get("attempt")
-        if previous_attempt is not None and attempt is not None and attempt != previous_attempt:
-            rows.append(f"— pod lost, resumed on attempt {attempt} —")
-        rows.append(["→", str(current), str(attempt or "?"), "in progress", "-"])
-    return table(["SEQ", "STEP", "ATTEMPT", "COMPLETED", "DURATION"], rows, indent="  ").splitlines()
+def events_delivered(status: Obj) -> int:
+    return int((status.get("checkpoint") or {}).get("eventsDelivered") or 0)
 
 
-def checkpoint_lines(checkpoint: Obj, now: datetime) -> list[str]:
-    if not checkpoint:
-        return [_kv("Checkpoint", "none yet (no step has completed)")]
-    final = " (final Context)" if checkpoint.get("final") else ""
-    after = f" after step {checkpoint['step']}" if checkpoint.get("step") else ""
-    written = f", written by attempt {checkpoint['attempt']}" if checkpoint.get("attempt") else ""
-    lines = [
-        _kv(
-            "Checkpoint", f"{checkpoint.get('seq', '?')}{final}{after}{written}, {age(checkpoint.get('time'), now)} ago"
-        ),
-        _kv("  Steps done", checkpoint.get("stepsCompleted", "-")),
-    ]
-    size, stored = checkpoint.get("sizeBytes"), checkpoint.get("storedBytes")
-    ratio = f" ({size / stored:.1f}x compression)" if size and stored else ""
-    lines.append(_kv("  Size", f"{format_bytes(size)} JSON, {format_bytes(stored)} stored{ratio}"))
-    storage = str(checkpoint.get("storage") or "Inline")
-    chunks = checkpoint.get("chunks") or []
-    where = "in status (inline)" if storage == "Inline" else f"in {storage} {', '.join(map(str, chunks)) or '-'}"
-    lines.append(_kv("  Stored", where))
-    if checkpoint.get("encoding") or checkpoint.get("sha256"):
-        sha = str(checkpoint.get("sha256") or "")[:16]
-        lines.append(_kv("  Encoding", f"{checkpoint.get('encoding', '-')}, sha256 {sha}…"))
-    lines.append(_kv("  Time", checkpoint.get("time", "-")))
+def run_ref(run: Obj) -> str:
+    """`NAME -n NAMESPACE`, to put in a kwf command line."""
+    meta = run.get("metadata") or {}
+    return f"{meta.get('name') or 'RUN'}" + (f" -n {meta['namespace']}" if meta.get("namespace") else "")
+
+
+def _class_name(name: str) -> str:
+    return name.rpartition(":")[2].rpartition(".")[2]
+
+
+def event_type(name: str) -> str:
+    """An event class as spec.events[].type spells it: `workflows.events.HumanResponseEvent` (as status
+    names it) → `workflows.events:HumanResponseEvent`."""
+    if ":" in name:
+        return name
+    module, _, cls = name.rpartition(".")
+    return f"{module}:{cls}" if module else name
+
+
+def waiting_prompt(waiting: Obj) -> str:
+    """What a waiting run asks, in one line: the first request's question (quoted), else its fields as
+    JSON, else the event classes it waits for."""
+    requests = [r for r in waiting.get("requests") or [] if isinstance(r, Mapping)]
+    if not requests:
+        expects = ", ".join(_class_name(str(e)) for e in waiting.get("expects") or [])
+        return f"(no prompt; waits for {expects or 'an event'})"
+    first = requests[0]
+    text = next((first[k] for k in PROMPT_FIELDS if isinstance(first.get(k), str) and first[k].strip()), None)
+    if text is not None:
+        shown = json.dumps(" ".join(text.split()), ensure_ascii=False)
+    else:
+        shown = compact_json({k: v for k, v in first.items() if k != "type"})
+    return shown + (f" (+{len(requests) - 1} more)" if len(requests) > 1 else "")
+
+
+def answer_hint(run: Obj) -> str:
+    """The command that answers a waiting run, e.g. `kwf send-event chat -n ns --data '{"response": "..."}'`."""
+    expects = [str(e) for e in (status_of(run).get("waiting") or {}).get("expects") or []]
+    command = f"kwf send-event {run_ref(run)}"
+    if len(expects) > 1:  # the runner cannot tell which class is meant
+        return f"{command} --type {'|'.join(event_type(e) for e in expects)} --data '{{...}}'"
+    if expects and _class_name(expects[0]) != "HumanResponseEvent":
+        return f"{command} --data '{{...}}' (the fields of {_class_name(expects[0])})"
+    return f'{command} --data \'{{"response": "..."}}\''
+
+
+def wait_changed(old: Obj, new: Obj) -> bool:
+    """`new` waits for input and that is news: a new wait, or the answer to it was just rejected."""
+    if new.get("phase") != "Waiting":
+        return False
+    was, now = old.get("waiting") or {}, new.get("waiting") or {}
+    return old.get("phase") != "Waiting" or any(
+        was.get(k) != now.get(k) for k in ("eventIndex", "error", "rejectedGeneration")
+    )
+
+
+def waiting_lines(run: Obj) -> list[str]:
+    """A waiting run's prompt, why its last answer was not accepted (if so) and how to answer."""
+    waiting = status_of(run).get("waiting") or {}
+    name = (run.get("metadata") or {}).get("name")
+    lines = [f"{name} waits for input (spec.events[{waiting.get('eventIndex', '?')}]): {waiting_prompt(waiting)}"]
+    if waiting.get("error"):
+        lines.append(f"  answer not accepted: {waiting['error']}")
+    lines.append(f"  answer: {answer_hint(run)}")
     return lines
 
 
+def state_line(run: Obj) -> str:
+    """Where a run is now, in one line (after a send-event, suspend, resume or cancel)."""
+    status = status_of(run)
+    name = (run.get("metadata") or {}).get("name")
+    phase = status.get("phase") or "Pending"
+    if phase == "Waiting":
+        return waiting_lines(run)[0]
+    if phase in ("Failed", "Cancelled"):
+        return f"{name}: {failure_lines(run)[0]}"
+    seq = (status.get("checkpoint") or {}).get("seq")
+    at = f" at checkpoint {seq}" if seq else ""
+    step = f", step {status['currentStep']}" if phase == "Running" and status.get("currentStep") else ""
+    return f"{name} is {phase}{at}{step}"
+
+
+# --- pods ---------------------------------------------------------------------------------------
 def container_state(pod: Obj, container: str = "runner") -> tuple[str, str]:
     """(state, exit) of a pod's container: ("Terminated", "137 killed (SIGKILL)"), ("Running", "-")."""
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
@@ -343,180 +389,6 @@ def container_state(pod: Obj, container: str = "runner") -> tuple[str, str]:
     return f"Waiting ({waiting['reason']})" if waiting.get("reason") else "Waiting", "-"
 
 
-def pods_table(pods: Sequence[Obj], now: datetime) -> str:
-    rows = []
-    for pod in pods:
-        meta = pod.get("metadata") or {}
-        state, code = container_state(pod)
-        rows.append(
-            [
-                str(meta.get("name", "")),
-                str((pod.get("status") or {}).get("phase") or "-"),
-                state,
-                code,
-                age(meta.get("creationTimestamp"), now),
-            ]
-        )
-    return table(["NAME", "PHASE", "RUNNER", "EXIT", "AGE"], rows, indent="  ")
-
-
-def _event_time(event: Obj) -> datetime:
-    for key in ("lastTimestamp", "eventTime", "firstTimestamp"):
-        when = parse_time(event.get(key))
-        if when:
-            return when
-    return parse_time((event.get("metadata") or {}).get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC)
-
-
-def events_table(events: Sequence[Obj], now: datetime, limit: int = 20) -> str:
-    ordered = sorted(events, key=_event_time)[-limit:]
-    rows = []
-    for event in ordered:
-        count = int(event.get("count") or 1)
-        obj = event.get("involvedObject") or {}
-        rows.append(
-            [
-                human_duration((now - _event_time(event)).total_seconds()) + (f" (x{count})" if count > 1 else ""),
-                str(event.get("type") or "-"),
-                str(event.get("reason") or "-"),
-                f"{obj.get('kind', '?')}/{obj.get('name', '?')}",
-                shorten(str(event.get("message") or ""), 160),
-            ]
-        )
-    return table(["AGE", "TYPE", "REASON", "OBJECT", "MESSAGE"], rows, indent="  ")
-
-
-def job_line(job: Obj | None, job_name: str | None) -> str:
-    if job is None:
-        return _kv("Job", f"{job_name} (not found)" if job_name else "none yet")
-    status = job.get("status") or {}
-    done = [c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"]
-    counts = f"active {status.get('active') or 0}, succeeded {status.get('succeeded') or 0}, "
-    counts += f"failed {status.get('failed') or 0}"
-    return _kv("Job", f"{(job.get('metadata') or {}).get('name')} ({counts})" + (f" {', '.join(done)}" if done else ""))
-
-
-def _indented_json(value: Any, max_lines: int = 40) -> list[str]:
-    lines = json.dumps(value, indent=2, ensure_ascii=False, default=str).splitlines()
-    if len(lines) > max_lines:
-        lines = [*lines[:max_lines], f"… {len(lines) - max_lines} more lines (kwf get RUN -o json)"]
-    return ["  " + line for line in lines]
-
-
-def describe(
-    run: Obj,
-    *,
-    job: Obj | None,
-    pods: Sequence[Obj] | None,
-    events: Sequence[Obj] | None,
-    now: datetime,
-) -> str:
-    """`kwf describe`: spec, phase and conditions, checkpoint, step timeline, outcome, Job, pods, Events.
-
-    `pods` / `events` None means they could not be read (shown as such).
-    """
-    meta = run.get("metadata") or {}
-    spec = run.get("spec") or {}
-    status = _status(run)
-    out = [
-        _kv("Name", meta.get("name")),
-        _kv("Namespace", meta.get("namespace")),
-        _kv("Workflow", spec.get("workflow")),
-        _kv("Image", spec.get("image") or "(the operator's default runner image)"),
-        _kv("Input", compact_json(spec.get("input") or {})),
-    ]
-    if spec.get("contextFrom"):
-        out.append(_kv("Context from", spec["contextFrom"]))
-    limits = []
-    if spec.get("timeoutSeconds"):
-        limits.append(f"run {spec['timeoutSeconds']}s")
-    if spec.get("stepTimeoutSeconds"):
-        limits.append(f"workflow timeout {spec['stepTimeoutSeconds']}s per pod")
-    if limits:
-        out.append(_kv("Timeouts", ", ".join(limits)))
-    out.append(_kv("Max restarts", (spec.get("retry") or {}).get("maxRestarts", 3)))
-    if spec.get("ttlSecondsAfterFinished") is not None:
-        out.append(_kv("TTL", f"deleted {spec['ttlSecondsAfterFinished']}s after it finished"))
-    out.append(_kv("Created", f"{meta.get('creationTimestamp')} ({age(meta.get('creationTimestamp'), now)} ago)"))
-    start, end = parse_time(status.get("startTime")), parse_time(status.get("completionTime"))
-    if end:
-        took = f" (took {human_duration((end - start).total_seconds())})" if start else ""
-        out.append(_kv("Completed", f"{status['completionTime']}{took}"))
-    out.append("")
-
-    if not status:
-        out.append(_kv("Phase", "- (no status yet: is the operator running?)"))
-    else:
-        restarts = int(status.get("restarts") or 0)
-        out.append(
-            _kv(
-                "Phase",
-                f"{status.get('phase') or '-'} (attempt {status.get('attempt') or 0}, "
-                f"{restarts} restart{'s' if restarts != 1 else ''})",
-            )
-        )
-        if status.get("currentStep") and status.get("phase") not in TERMINAL_PHASES:
-            out.append(_kv("Current step", status["currentStep"]))
-        runner = status.get("runner") or {}
-        if runner.get("pod") and status.get("phase") not in TERMINAL_PHASES:
-            out.append(_kv("Runner pod", f"{runner['pod']} (attempt {runner.get('attempt', '?')})"))
-        conditions = status.get("conditions") or []
-        if conditions:
-            out.append("Conditions:")
-            rows = [
-                [
-                    str(c.get("type")),
-                    str(c.get("status")),
-                    str(c.get("reason") or "-"),
-                    age(c.get("lastTransitionTime"), now),
-                    str(c.get("message") or ""),
-                ]
-                for c in conditions
-            ]
-            out.append(table(["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"], rows, indent="  "))
-    out.append("")
-    out += checkpoint_lines(status.get("checkpoint") or {}, now)
-    out.append("")
-    steps = status.get("steps") or []
-    out.append(f"Step timeline ({len(steps)} recorded):")
-    out += timeline(status)
-
-    if status.get("phase") == "Succeeded" or status.get("result") is not None:
-        out += ["", "Result:", *_indented_json(status.get("result"))]
-    error = status.get("error") or {}
-    if error:
-        out += ["", _kv("Error", error.get("reason", "-"))]
-        for label, key in (("  Type", "type"), ("  Step", "step"), ("  Message", "message")):
-            if error.get(key):
-                out.append(_kv(label, error[key]))
-        tb = [ln for ln in str(error.get("traceback") or "").splitlines() if ln.strip()]
-        if tb:
-            out.append(f"  Traceback (last {min(len(tb), 12)} lines):")
-            out += ["    " + ln for ln in tb[-12:]]
-    elif status.get("phase") == "Failed":
-        out += ["", *failure_lines(run)]
-
-    out.append("")
-    out.append(job_line(job, status.get("jobName")))
-    if pods is None:
-        out.append("Pods:          (cannot list pods: forbidden)")
-    elif pods:
-        out.append("Pods:")
-        out.append(pods_table(pods, now))
-    else:
-        out.append(_kv("Pods", "none"))
-    out.append("")
-    if events is None:
-        out.append("Events:        (cannot list events: forbidden)")
-    elif events:
-        out.append("Events:")
-        out.append(events_table(events, now))
-    else:
-        out.append(_kv("Events", "none"))
-    return "\n".join(out) + "\n"
-
-
-# --- kwf logs -----------------------------------------------------------------------------
 def log_header(pod: Obj, index: int, total: int) -> str:
     """`==> pod r-abc (pod 1 of 2, Failed, exit 137 killed (SIGKILL)) <==`."""
     meta = pod.get("metadata") or {}
@@ -526,65 +398,43 @@ def log_header(pod: Obj, index: int, total: int) -> str:
     return f"==> pod {meta.get('name')} (pod {index} of {total}, {phase}{exit_note}) <=="
 
 
-# --- kwf submit: input and validation -----------------------------------------------------
-def _reject_constant(name: str) -> Any:
-    raise ValueError(name)
+# --- kwf send-event / suspend / resume / cancel ------------------------------------------------
+_STEERED = {
+    "suspend": "suspend requested: it stops after the current step's checkpoint and stays Suspended, with no "
+    "pod, until kwf resume {ref}",
+    "resume": "resume requested: it goes on from {where}",
+    "cancel": "cancel requested: its pod is stopped and it ends Cancelled; this cannot be undone",
+}
+_UNCHANGED = {
+    "suspend": "unchanged: spec.suspend is already true ({phase}); kwf resume {ref} lets it go on",
+    "resume": "unchanged: spec.suspend is not true ({phase}); there is nothing to resume",
+    "cancel": "unchanged: spec.cancel is already true ({phase})",
+}
 
 
-def parse_value(raw: str) -> Any:
-    """`3` → 3, `true` → True, `{"a": 1}` → dict, anything that is not JSON → the string itself."""
-    try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except ValueError:
-        return raw
+def steer_line(run: Obj, command: str, *, unchanged: bool = False) -> str:
+    """What `kwf suspend|resume|cancel` did to the run and what happens next."""
+    status = status_of(run)
+    seq = (status.get("checkpoint") or {}).get("seq")
+    text = (_UNCHANGED if unchanged else _STEERED)[command].format(
+        ref=run_ref(run), phase=status.get("phase") or "Pending", where=f"checkpoint {seq}" if seq else "its start"
+    )
+    return f"{RESOURCE}/{(run.get('metadata') or {}).get('name')} {text}"
 
 
-def parse_input(pairs: Sequence[str], json_text: str | None) -> dict[str, Any]:
-    """--input-json first, then each --input KEY=VALUE on top. ValueError says which flag is wrong."""
-    data: dict[str, Any] = {}
-    if json_text is not None:
-        try:
-            value = json.loads(json_text, parse_constant=_reject_constant)
-        except ValueError as exc:
-            raise ValueError(f"--input-json is not valid JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise ValueError(f"--input-json must be a JSON object, e.g. '{{\"steps\": 4}}', not {json_text!r}")
-        data.update(value)
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--input {pair!r}: expected KEY=VALUE, e.g. --input steps=4")
-        data[key.strip()] = parse_value(raw)
-    return data
-
-
-def spec_errors(errors: Iterable[Mapping[str, Any]], spec: Obj) -> list[str]:
-    """pydantic errors of WorkflowRunSpec → one line per field, naming the field and its flag."""
-    lines = []
-    for error in errors:
-        loc = ".".join(str(p) for p in error.get("loc") or ())
-        field = f"spec.{loc}" if loc else "spec"
-        flag = _FLAGS.get(loc)
-        pattern = error.get("type") == "string_pattern_mismatch"
-        if loc == "workflow" and pattern:
-            lines.append(
-                f'spec.workflow "{spec.get("workflow")}" must be "module:Attribute", e.g. "my_package.flows:MyWorkflow"'
-            )
-        elif loc == "contextFrom" and pattern:
-            lines.append(
-                f'spec.contextFrom "{spec.get("contextFrom")}" (--context-from) must be a WorkflowRun name: '
-                'lowercase letters, digits, "-" and "."'
-            )
-        else:
-            via = f" ({flag})" if flag and flag != "MODULE:ATTR" else ""
-            lines.append(f"{field}{via}: {error.get('msg', 'invalid')}")
-    return lines
-
-
-def generate_name(workflow: str) -> str:
-    """metadata.generateName from the workflow's attribute: `pkg.flows:DocumentPipeline` → `document-pipeline-`."""
-    attr = workflow.rpartition(":")[2].rpartition(".")[2]
-    kebab = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", attr).lower().replace("_", "-")
-    kebab = re.sub(r"[^a-z0-9-]+", "", kebab)
-    kebab = re.sub(r"-+", "-", kebab).strip("-")[:40].rstrip("-")
-    return f"{kebab or 'run'}-"
+def sent_line(run: Obj, index: int, *, replaced: bool = False) -> str:
+    """Where an event just sent stands: `sent as spec.events[1] to chat; it answers: "What is your name?"`."""
+    name = (run.get("metadata") or {}).get("name")
+    status = status_of(run)
+    waiting = (status.get("waiting") or {}) if status.get("phase") == "Waiting" else {}
+    waits_for = waiting.get("eventIndex")
+    head = (
+        f"replaced the rejected spec.events[{index}] of {name}"
+        if replaced
+        else f"sent as spec.events[{index}] to {name}"
+    )
+    if waits_for == index:
+        return f"{head}; it answers: {waiting_prompt(waiting)}"
+    if isinstance(waits_for, int) and waits_for < index:
+        return f"{head}; queued: {name} waits for spec.events[{waits_for}] first"
+    return f"{head}; {name} is {status.get('phase') or 'Pending'}: it answers the run's next wait for input"

@@ -17,9 +17,18 @@ from pydantic import ValidationError
 from kube_workflows import __version__, kube
 from kube_workflows.builders import build_runner_identity, build_runner_job, job_name_for
 from kube_workflows.builders.names import MANAGED_BY
-from kube_workflows.controller import metrics
+from kube_workflows.controller import actions, metrics, steering
 from kube_workflows.controller import status as run_status
-from kube_workflows.models import GROUP, KIND, PLURAL, TERMINAL_PHASES, VERSION, Phase, WorkflowRunSpec
+from kube_workflows.models import (
+    GROUP,
+    KIND,
+    PLURAL,
+    TERMINAL_PHASES,
+    VERSION,
+    ContextSource,
+    Phase,
+    WorkflowRunSpec,
+)
 
 DEFAULT_RUNNER_IMAGE = os.environ.get("KWF_RUNNER_IMAGE", f"ghcr.io/kube-workflows/kube-workflows:{__version__}")
 # Only what the job handler needs of a run: the index holds no checkpoint data.
@@ -31,6 +40,10 @@ _INDEXED_STATUS = (
     "error",
     "completionTime",
     "currentStep",
+    "waiting",
+    "jobName",
+    "segment",
+    "attempt",
 )
 
 
@@ -57,7 +70,9 @@ def observe_run(body: kopf.Body, type: str | None, **_: Any) -> None:
     else:
         _post_checkpoint_event(body, status)
     metrics.RUNS.observe(body["metadata"]["uid"], status, deleted=deleted)
-    track_ttl(body["metadata"]["namespace"], body["metadata"]["name"], body.get("spec") or {}, status, deleted)
+    namespace, name, spec = body["metadata"]["namespace"], body["metadata"]["name"], body.get("spec") or {}
+    track_ttl(namespace, name, spec, status, deleted)
+    track_wait_timeout(namespace, name, spec, status, deleted)
 
 
 # An Event per checkpoint would flood a run of thousands of short steps: at most one per run per interval.
@@ -92,8 +107,12 @@ def runs_by_name(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[t
         (namespace, name): {
             "uid": body["metadata"]["uid"],
             "generation": body["metadata"].get("generation"),
-            "status": {k: plain(status[k]) for k in _INDEXED_STATUS if k in status},
+            "status": {
+                **{k: plain(status[k]) for k in _INDEXED_STATUS if k in status},
+                "checkpoint": {k: (status.get("checkpoint") or {}).get(k) for k in ("seq", "final")},
+            },
             "checkpointSeq": (status.get("checkpoint") or {}).get("seq"),
+            "steer": {k: bool((body.get("spec") or {}).get(k)) for k in ("suspend", "cancel")},
         }
     }
 
@@ -146,22 +165,22 @@ def _fail(patch: kopf.Patch, body: kopf.Body, reason: str, message: str) -> None
     kopf.event(body, type="Warning", reason=reason, message=message)
 
 
-def _context_source_ready(namespace: str, source: str) -> tuple[bool, str | None]:
-    """(ready, failure): whether spec.contextFrom's run has Succeeded, or why it never will."""
-    try:
-        other = kube.custom_objects().get_namespaced_custom_object(namespace=namespace, name=source, **kube.WORKFLOWRUN)
-        assert isinstance(other, dict)
-    except ApiException as exc:
-        if exc.status == 404:
-            return False, None
-        raise
+def _context_source_ready(namespace: str, source: ContextSource) -> tuple[dict[str, Any] | None, str | None]:
+    """(the source run when it can be used now, why it never can): spec.contextFrom's run must have
+    Succeeded, unless a checkpoint `seq` is forked, which any existing run can offer."""
+    other = actions.read_run(namespace, source.name)
+    if other is None:
+        return None, None
+    if source.seq is not None:
+        return other, None
     phase = (other.get("status") or {}).get("phase")
-    if phase == Phase.FAILED:
+    if phase in (Phase.FAILED, Phase.CANCELLED):
         return (
-            False,
-            f"spec.contextFrom: WorkflowRun {source} Failed; only a Succeeded run's Context can be continued",
+            None,
+            f"spec.contextFrom: WorkflowRun {source.name} {phase}; only a Succeeded run's Context can be continued "
+            "(fork one of its checkpoints with spec.contextFrom.seq)",
         )
-    return phase == Phase.SUCCEEDED, None
+    return (other if phase == Phase.SUCCEEDED else None), None
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL, when=lambda status, **_: not _finished(status))
@@ -183,18 +202,23 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
     patch.status["observedGeneration"] = run["metadata"].get("generation")
     if not status.get("startTime"):
         patch.status["startTime"] = run_status.now()
+    if int(status.get("segment") or 1) > 1 or status.get("phase") in (Phase.WAITING, Phase.SUSPENDED) or spec.cancel:
+        # Past its first Job (or cancelled before it): steering knows what to do, e.g. after a restart.
+        actions.reconcile(run, DEFAULT_RUNNER_IMAGE)
+        return
+    source = None
     if spec.context_from and not status.get("jobName"):
-        ready, failure = _context_source_ready(namespace, spec.context_from)
+        source, failure = _context_source_ready(namespace, spec.context_from)
         if failure:
             _fail(patch, body, "ContextSourceFailed", failure)
             return
-        if not ready:
+        if source is None:
             patch.status["phase"] = str(Phase.PENDING)
-            message = f"waiting for spec.contextFrom WorkflowRun {spec.context_from} to succeed"
+            message = f"waiting for spec.contextFrom WorkflowRun {spec.context_from.name} to succeed"
             if retry == 0:
                 kopf.event(body, type="Normal", reason="WaitingForContext", message=message)
             raise kopf.TemporaryError(message, delay=2)
-    for obj in build_runner_identity(run):
+    for obj in build_runner_identity(run, source):
         _create(obj)
     job = build_runner_job(run, DEFAULT_RUNNER_IMAGE)
     if _create(job):
@@ -205,23 +229,32 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
             message=f"created Job {job['metadata']['name']} to run {spec.workflow}",
         )
     patch.status["jobName"] = job["metadata"]["name"]
+    patch.status["segment"] = 1
     if not status.get("phase"):
-        patch.status["phase"] = str(Phase.PENDING)
+        patch.status["phase"] = str(Phase.SUSPENDED if spec.suspend else Phase.PENDING)
 
 
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 def spec_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    """Acknowledge a spec edit (observedGeneration). A started run's Job is immutable: only
-    ttlSecondsAfterFinished takes effect; the identity fields are rejected at admission."""
+    """Act on cancel, suspend and answers (spec.events), and acknowledge the edit (observedGeneration).
+    The rest of a started run's Job is immutable: of the other fields only ttlSecondsAfterFinished
+    takes effect; the identity fields are rejected at admission."""
+    # Fresh: steering acts on status (segment, waiting) that the runner and other handlers change.
+    run = actions.read_run(body["metadata"]["namespace"], body["metadata"]["name"])
+    if run is None:
+        return
+    if (run.get("status") or {}).get("jobName") or run["spec"].get("cancel"):
+        actions.reconcile(run, DEFAULT_RUNNER_IMAGE)
     generation = body["metadata"].get("generation")
     patch.status["observedGeneration"] = generation
-    conditions = plain((body.get("status") or {}).get("conditions") or [])
+    fresh = actions.read_run(body["metadata"]["namespace"], body["metadata"]["name"]) or run
+    conditions = plain((fresh.get("status") or {}).get("conditions") or [])
     if conditions:
         patch.status["conditions"] = [{**c, "observedGeneration": generation} for c in conditions]
 
 
 # Per-run (phase, restarts) last reported, so a burst of Job events posts each Event once.
-_reported: dict[str, tuple[str, int]] = {}
+_reported: dict[str, tuple[str, int, bool]] = {}
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)  # type: ignore[arg-type]
@@ -247,9 +280,40 @@ def job_changed(
     entry = next((e for e in runs_by_name.get((namespace, owner["name"]), []) if e["uid"] == owner["uid"]), None)
     if entry is None:
         return  # the run is gone; garbage collection removes the Job
+    job = plain(body)
+    if entry["status"].get("phase") == Phase.CANCELLED:
+        return  # final, whatever its Job's pods do while they are removed
+    if entry["status"].get("jobName") not in (None, body["metadata"]["name"]):
+        return  # an earlier segment's Job (before the run waited for input)
     run = {"metadata": {"generation": entry["generation"]}, "status": entry["status"]}
-    observed = run_status.observe(entry["status"], plain(body))
+    steer = entry.get("steer") or {}
+    if steer.get("cancel") or steer.get("suspend") != bool((job.get("spec") or {}).get("suspend")):
+        # Level-triggered too: a spec edit whose handling was cut short (say, by a restart) still lands.
+        fresh = actions.read_run(namespace, owner["name"])
+        if fresh is not None:
+            actions.reconcile(fresh, DEFAULT_RUNNER_IMAGE)
+        return
+    if steering.job_completed(job):
+        # Succeeded or parked waiting for input: the runner's last write decides, and the index may not
+        # have it yet. One read per finished Job.
+        fresh = actions.read_run(namespace, owner["name"])
+        fresh_status = (fresh or {}).get("status") or {}
+        if fresh is None or fresh_status.get("phase") == Phase.CANCELLED:
+            return
+        if fresh_status.get("jobName") not in (None, body["metadata"]["name"]):
+            return  # the run moved on to its next Job meanwhile
+        run = fresh
+    observed = run_status.observe(run.get("status") or {}, job)
     patch = run_status.status_patch(run, observed)
+    if observed.phase == Phase.WAITING and "metadata" in run and "spec" in run:
+        if patch:
+            actions.patch_run_status(namespace, owner["name"], patch)
+        # Parked: nothing of the run stays while it waits (its status keeps the Context).
+        actions.delete_job(namespace, body["metadata"]["name"])
+        # The answer may be there already (sent while the pod was parking), or the run suspended.
+        actions.reconcile({**run, "status": {**run["status"], **patch}}, DEFAULT_RUNNER_IMAGE)
+        _post_transition_events(_ref(namespace, owner), owner["uid"], observed, entry)
+        return
     if not patch:
         return
     try:
@@ -260,19 +324,32 @@ def job_changed(
         if exc.status == 404:
             return
         raise
-    ref = kopf.Body(
+    _post_transition_events(_ref(namespace, owner), owner["uid"], observed, entry)
+
+
+def _ref(namespace: str, owner: Mapping[str, Any]) -> kopf.Body:
+    return kopf.Body(
         {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": KIND,
             "metadata": {"name": owner["name"], "namespace": namespace, "uid": owner["uid"]},
         }
     )
-    _post_transition_events(ref, owner["uid"], observed, entry)
 
 
 def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Observed, entry: dict[str, Any]) -> None:
-    before_phase, before_restarts = _reported.get(
-        uid, (entry["status"].get("phase") or "", int(entry["status"].get("restarts") or 0))
+    running_condition: dict[str, Any] = next(
+        (c for c in entry["status"].get("conditions") or [] if c.get("type") == "Running"), {}
+    )
+    before_phase, before_restarts, before_running = _reported.get(
+        uid,
+        (
+            entry["status"].get("phase") or "",
+            int(entry["status"].get("restarts") or 0),
+            # The runner sets phase Running itself; the operator's own Running condition says whether
+            # the Running event went out.
+            running_condition.get("status") == "True",
+        ),
     )
     if observed.restarts > before_restarts and observed.phase not in TERMINAL_PHASES:
         metrics.RESTARTS.inc(observed.restarts - before_restarts)
@@ -283,9 +360,11 @@ def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Obser
             message=f"runner pod ended before the workflow finished ({observed.restarts} so far); "
             f"a new pod resumes from checkpoint {entry.get('checkpointSeq') or 0}",
         )
-    if observed.phase != before_phase:
+    if observed.phase != before_phase or (observed.running and not before_running):
         if observed.phase == Phase.RUNNING and observed.running:
             kopf.event(ref, type="Normal", reason="Running", message=observed.message)
+        elif observed.phase == Phase.WAITING:
+            kopf.event(ref, type="Normal", reason="WaitingForInput", message=observed.message)
         elif observed.phase == Phase.SUCCEEDED:
             kopf.event(ref, type="Normal", reason="Succeeded", message=observed.message)
         elif observed.phase == Phase.FAILED:
@@ -294,13 +373,19 @@ def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Obser
         metrics.FINISHED.labels(str(observed.phase), observed.reason).inc()
     # Kept after the run finished too: the Job's last events (SuccessCriteriaMet, then Complete) can
     # arrive before the run's own update, and must not count or announce the end twice.
-    _reported[uid] = (str(observed.phase), observed.restarts)
+    _reported[uid] = (str(observed.phase), observed.restarts, observed.running)
 
 
 # Finished runs with spec.ttlSecondsAfterFinished: (namespace, name) → when to delete them. A plain
 # background sweep instead of a kopf timer: timers make kopf put a finalizer on every run, and a run
 # deleting itself through its own timer can leave that finalizer stuck.
+# The same for runs waiting for input with spec.waitTimeoutSeconds: (namespace, name) → when they fail.
 _expiring: dict[tuple[str, str], float] = {}
+_wait_deadlines: dict[tuple[str, str], float] = {}
+
+
+def _deadline(start: Any, seconds: Any) -> float:
+    return (datetime.fromisoformat(str(start).replace("Z", "+00:00")) + timedelta(seconds=int(seconds))).timestamp()
 
 
 def track_ttl(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], deleted: bool) -> None:
@@ -308,11 +393,20 @@ def track_ttl(namespace: str, name: str, spec: Mapping[str, Any], status: Mappin
     if deleted or ttl is None or not finished:
         _expiring.pop((namespace, name), None)
         return
-    finished_at = datetime.fromisoformat(str(finished).replace("Z", "+00:00"))
-    _expiring[(namespace, name)] = (finished_at + timedelta(seconds=int(ttl))).timestamp()
+    _expiring[(namespace, name)] = _deadline(finished, ttl)
 
 
-async def sweep_expired_runs(interval: float = 2.0) -> None:
+def track_wait_timeout(
+    namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], deleted: bool
+) -> None:
+    timeout, since = spec.get("waitTimeoutSeconds"), (status.get("waiting") or {}).get("since")
+    if deleted or timeout is None or not since or status.get("phase") != Phase.WAITING:
+        _wait_deadlines.pop((namespace, name), None)
+        return
+    _wait_deadlines[(namespace, name)] = _deadline(since, timeout)
+
+
+async def sweep_expired_runs(interval: float = 1.0) -> None:
     while True:
         await asyncio.sleep(interval)
         now = datetime.now(UTC).timestamp()
@@ -320,6 +414,10 @@ async def sweep_expired_runs(interval: float = 2.0) -> None:
             if now >= deadline:
                 _expiring.pop((namespace, name), None)
                 await asyncio.to_thread(_delete_run, namespace, name)
+        for (namespace, name), deadline in list(_wait_deadlines.items()):
+            if now >= deadline:
+                _wait_deadlines.pop((namespace, name), None)
+                await asyncio.to_thread(actions.wait_timed_out, namespace, name)
 
 
 def _delete_run(namespace: str, name: str) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kube_workflows.models import Phase
+from kube_workflows.builders.names import RESTARTS_BEFORE_ANNOTATION
+from kube_workflows.models import TERMINAL_PHASES, Phase
 
 # Why a Job failed → the run's condition reason.
 _JOB_FAILURE_REASONS = {
@@ -39,17 +41,23 @@ def _job_condition(job: dict[str, Any], *types: str) -> dict[str, Any] | None:
 
 
 def observe(run_status: dict[str, Any], job: dict[str, Any] | None) -> Observed:
-    """The run's state given its Job (None until created) and the status its runner wrote."""
+    """The run's state given its current Job (None until created) and the status its runner wrote."""
     job_status = (job or {}).get("status") or {}
-    restarts = int(job_status.get("failed") or 0)
+    annotations = ((job or {}).get("metadata") or {}).get("annotations") or {}
+    # Each resume after a wait for input is a new Job; restarts count across all of them.
+    before = int(annotations.get(RESTARTS_BEFORE_ANNOTATION) or 0)
+    failed = int(job_status.get("failed") or 0)
+    restarts = before + failed
     error = run_status.get("error") or {}
     if job is None:
         return Observed(Phase.PENDING, "Unknown", "Pending", "waiting for the runner Job", False, 0)
     if _job_condition(job, "Complete", "SuccessCriteriaMet"):
+        if run_status.get("waiting") and not (run_status.get("checkpoint") or {}).get("final"):
+            return Observed(Phase.WAITING, "Unknown", "WaitingForInput", waiting_message(run_status), False, restarts)
         return Observed(Phase.SUCCEEDED, "True", "Succeeded", "the workflow returned a result", False, restarts)
-    failed = _job_condition(job, "Failed", "FailureTarget")
-    if failed:
-        job_reason = failed.get("reason") or "Failed"
+    failed_condition = _job_condition(job, "Failed", "FailureTarget")
+    if failed_condition:
+        job_reason = failed_condition.get("reason") or "Failed"
         if job_reason == "PodFailurePolicy" and error:
             # The runner's own verdict (WorkflowRaised, WorkflowNotImportable, ...) says more.
             reason = str(error.get("reason") or "WorkflowRaised")
@@ -57,17 +65,22 @@ def observe(run_status: dict[str, Any], job: dict[str, Any] | None) -> Observed:
             message = f"{error.get('type') or reason}{where}: {error.get('message', '')}"
         else:
             reason = _JOB_FAILURE_REASONS.get(job_reason, job_reason)
-            message = str(error.get("message") or failed.get("message") or job_reason)
+            message = str(error.get("message") or failed_condition.get("message") or job_reason)
             if reason == "RetriesExhausted":
-                message = f"{restarts} pods failed (retry.maxRestarts exhausted): {message}"
+                message = f"{failed} pods failed (retry.maxRestarts exhausted): {message}"
         # The Job counts the final failed pod too; it was not replaced.
-        return Observed(Phase.FAILED, "False", reason, message, False, max(0, restarts - 1))
-    # `ready` (not `active`, which counts pods still being scheduled) means the runner runs.
-    if int(job_status.get("ready") or 0):
+        return Observed(Phase.FAILED, "False", reason, message, False, max(before, restarts - 1))
+    if _job_condition(job, "Suspended"):
+        seq = (run_status.get("checkpoint") or {}).get("seq")
+        at = f" at checkpoint {seq}" if seq else ""
+        return Observed(Phase.SUSPENDED, "Unknown", "Suspended", f"suspended{at} (spec.suspend)", False, restarts)
+    # `ready` (not `active`, which counts pods still being scheduled) means the runner runs; so does the
+    # runner's own claim (it sets phase Running), which can land before the Job controller counts the pod.
+    if int(job_status.get("ready") or 0) or (run_status.get("phase") == Phase.RUNNING and not failed):
         seq = (run_status.get("checkpoint") or {}).get("seq")
         resumed = f", resumed from checkpoint {seq}" if restarts and seq else ""
         return Observed(Phase.RUNNING, "Unknown", "Running", f"runner pod is running{resumed}", True, restarts)
-    if restarts:
+    if failed:
         return Observed(
             Phase.RUNNING,
             "Unknown",
@@ -76,7 +89,18 @@ def observe(run_status: dict[str, Any], job: dict[str, Any] | None) -> Observed:
             False,
             restarts,
         )
-    return Observed(Phase.PENDING, "Unknown", "Pending", "waiting for the runner pod to start", False, 0)
+    return Observed(Phase.PENDING, "Unknown", "Pending", "waiting for the runner pod to start", False, restarts)
+
+
+def waiting_message(run_status: dict[str, Any]) -> str:
+    waiting = run_status.get("waiting") or {}
+    requests = waiting.get("requests") or []
+    asked = ""
+    if requests:
+        fields = {k: v for k, v in requests[-1].items() if k != "type"}
+        asked = ": " + (str(next(iter(fields.values()))) if len(fields) == 1 else json.dumps(fields))[:200]
+    rejected = f" ({waiting['error']})" if waiting.get("error") else ""
+    return f"waiting for input{asked}; answer with spec.events[{waiting.get('eventIndex', 0)}]{rejected}"
 
 
 def _condition(
@@ -110,9 +134,19 @@ def status_patch(run: dict[str, Any], observed: Observed) -> dict[str, Any]:
             generation,
         ),
     ]
+    if observed.phase == Phase.WAITING or any(c.get("type") == "Waiting" for c in previous):
+        waiting = observed.phase == Phase.WAITING
+        conditions.append(
+            _condition(
+                previous,
+                "Waiting",
+                "True" if waiting else "False",
+                "InputRequired" if waiting else "Answered",
+                observed.message if waiting else "not waiting for input",
+                generation,
+            )
+        )
     patch: dict[str, Any] = {}
-    if status.get("phase") != observed.phase:
-        patch["phase"] = str(observed.phase)
     if observed.restarts != (status.get("restarts") or 0):
         patch["restarts"] = observed.restarts
     if generation != status.get("observedGeneration"):
@@ -120,8 +154,12 @@ def status_patch(run: dict[str, Any], observed: Observed) -> dict[str, Any]:
     keys = ("type", "status", "reason", "message", "observedGeneration")
     if [{k: c[k] for k in keys} for c in conditions] != [{k: c.get(k) for k in keys} for c in previous]:
         patch["conditions"] = conditions
-    if observed.phase in (Phase.SUCCEEDED, Phase.FAILED) and not status.get("completionTime"):
+    if patch or status.get("phase") != observed.phase:
+        # Always with the rest: the status this is computed from can lag behind (the operator's index),
+        # and a write of conditions alone could leave a phase written meanwhile in place.
+        patch["phase"] = str(observed.phase)
+    if observed.phase in TERMINAL_PHASES and not status.get("completionTime"):
         patch["completionTime"] = now()
-    if observed.phase in (Phase.SUCCEEDED, Phase.FAILED) and "currentStep" in status:
+    if observed.phase in (*TERMINAL_PHASES, Phase.WAITING, Phase.SUSPENDED) and "currentStep" in status:
         patch["currentStep"] = None  # merge-patch null removes the field: nothing is running any more
     return patch

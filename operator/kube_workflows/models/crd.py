@@ -87,6 +87,12 @@ def openapi_schema() -> dict[str, Any]:
             "fieldPath": f".{f}",
         }
         for f in _IMMUTABLE
+    ] + [
+        {
+            "rule": "!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",
+            "message": "spec.cancel cannot be undone: a cancelled run stays Cancelled; create a new WorkflowRun",
+            "fieldPath": ".cancel",
+        }
     ]
     return {
         "type": "object",

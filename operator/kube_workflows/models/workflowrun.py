@@ -55,6 +55,14 @@ class CheckpointPolicy(_Model):
         default=False,
         description="Offload to Secrets instead of ConfigMaps (ctx.store holds credentials or personal data).",
     )
+    history: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description="Keep this many of the latest checkpoints (listed in status.history, stored in owned "
+        "ConfigMaps or Secrets) so a new run can fork from any of them with spec.contextFrom.seq. Each kept "
+        "checkpoint costs one ConfigMap write per step. Default 0: only the current checkpoint is kept.",
+    )
 
 
 class RetryPolicy(_Model):
@@ -66,6 +74,37 @@ class RetryPolicy(_Model):
         le=100,
         description="Pods that may be started after the first one dies of something other than a "
         "workflow error (the Job's backoffLimit). A workflow that raises is never retried. Default 3.",
+    )
+
+
+class ContextSource(_Model):
+    """An earlier WorkflowRun whose Context this run starts from."""
+
+    name: str = Field(
+        description="Name of a WorkflowRun in this namespace.",
+        pattern=NAME_PATTERN,
+        max_length=253,
+    )
+    seq: int | None = Field(
+        default=None,
+        ge=1,
+        description="Fork from this checkpoint of that run and continue it (its current checkpoint or one kept in "
+        "its status.history). Unset: start anew from its final Context; the run must have Succeeded.",
+    )
+
+
+class RunEvent(_Model):
+    """An event delivered to the workflow while it waits for input (human in the loop)."""
+
+    data: AnyObject = Field(
+        default_factory=dict, description='Fields of the event, e.g. {"response": "yes"} for HumanResponseEvent.'
+    )
+    type: str | None = Field(
+        default=None,
+        description='Event class, "package.module:Class". Default: the class the workflow waits for '
+        "(workflows.events:HumanResponseEvent when it returned an InputRequiredEvent).",
+        pattern=WORKFLOW_PATTERN,
+        max_length=512,
     )
 
 
@@ -111,17 +150,37 @@ class WorkflowRunSpec(_Model):
         default_factory=dict,
         description="Keyword arguments of the start event (JSON object): run(**input).",
     )
-    context_from: str | None = Field(
+    context_from: ContextSource | None = Field(
         default=None,
-        description="Name of a Succeeded WorkflowRun in this namespace whose final Context this run "
-        "starts from (its ctx.store state carries over).",
-        pattern=NAME_PATTERN,
-        max_length=253,
+        description="Start from an earlier WorkflowRun's Context: its final one ({name}: ctx.store carries over "
+        "into a new run) or, with seq, one of its checkpoints ({name, seq}: fork and continue from there).",
+    )
+    events: list[RunEvent] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Answers for a run that waits for input (phase Waiting), delivered in order, one per "
+        "wait. Append to answer (kwf send-event does); delivered entries are history and are not re-read.",
+    )
+    suspend: bool = Field(
+        default=False,
+        description="true: stop the pod after the current step's checkpoint and keep the run Suspended; "
+        "false again: resume from that checkpoint.",
+    )
+    cancel: bool = Field(
+        default=False,
+        description="true: stop the run for good (phase Cancelled) and remove its pods. Cannot be undone.",
+    )
+    wait_timeout_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Fail the run (reason WaitTimeout) when it has waited this long for input. Separate from "
+        "timeoutSeconds, which limits the time pods run.",
     )
     timeout_seconds: int | None = Field(
         default=None,
         ge=1,
-        description="Wall-clock limit for the whole run, all pods included (the Job's activeDeadlineSeconds).",
+        description="Wall-clock limit for the run's pods, replacements included (the Job's "
+        "activeDeadlineSeconds); each resume after a wait for input starts a new Job and a new limit.",
     )
     step_timeout_seconds: float | None = Field(
         default=None,
@@ -141,17 +200,20 @@ class WorkflowRunSpec(_Model):
 class Phase(StrEnum):
     PENDING = "Pending"
     RUNNING = "Running"
+    WAITING = "Waiting"
+    SUSPENDED = "Suspended"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    CANCELLED = "Cancelled"
 
 
-TERMINAL_PHASES = (Phase.SUCCEEDED, Phase.FAILED)
+TERMINAL_PHASES = (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED)
 
 
 class Condition(_Model):
     """A Kubernetes-style condition (metav1.Condition)."""
 
-    type: str = Field(description="Succeeded or Running.")
+    type: str = Field(description="Succeeded, Running or Waiting.")
     status: str = Field(description='"True", "False" or "Unknown".', pattern="^(True|False|Unknown)$")
     reason: str = Field(description="One CamelCase word for machines.")
     message: str = Field(default="", description="One line for humans.")
@@ -167,6 +229,7 @@ class Checkpoint(_Model):
     step: str | None = Field(default=None, description="The step whose completion it records.")
     steps_completed: int = Field(default=0, description="Completed steps recorded since the run began.")
     final: bool = Field(default=False, description="True for the Context after the workflow returned.")
+    events_delivered: int = Field(default=0, description="How many of spec.events this Context has received.")
     encoding: str = Field(description='How data is encoded, e.g. "json+zlib+base64".')
     size_bytes: int = Field(description="Size of the serialized Context (JSON) before compression.")
     stored_bytes: int = Field(description="Size of data as stored (compressed and base64-encoded).")
@@ -193,6 +256,22 @@ class StepRecord(_Model):
     last_write_ms: float | None = Field(default=None, description="Latency of the previous checkpoint write.")
 
 
+class Waiting(_Model):
+    """What a run parked with no pod is waiting for (phase Waiting)."""
+
+    since: datetime = Field(description="When the workflow went idle waiting for input.")
+    requests: list[AnyObject] = Field(
+        default_factory=list,
+        description="The InputRequiredEvents it emitted (their fields, plus `type`), e.g. a prompt.",
+    )
+    expects: list[str] = Field(default_factory=list, description="Event classes its steps wait for.")
+    event_index: int = Field(description="The spec.events entry that answers it (0-based).")
+    error: str | None = Field(default=None, description="Why the last event sent was not accepted.")
+    rejected_generation: int | None = Field(
+        default=None, description="metadata.generation whose event was rejected; a new edit retries."
+    )
+
+
 class RunError(_Model):
     """Why the run failed."""
 
@@ -214,14 +293,26 @@ class RunnerInfo(_Model):
 class WorkflowRunStatus(_Model):
     """Observed state, written by the operator and the run's own runner pod."""
 
-    phase: Phase | None = Field(default=None, description="Pending, Running, Succeeded or Failed.")
-    conditions: list[Condition] = Field(default_factory=list, description="Succeeded and Running conditions.")
+    phase: Phase | None = Field(
+        default=None, description="Pending, Running, Waiting, Suspended, Succeeded, Failed or Cancelled."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Succeeded, Running and (once it waited) Waiting conditions."
+    )
     observed_generation: int | None = Field(default=None, description="metadata.generation last acted on.")
     attempt: int | None = Field(default=None, description="Runner attempts so far (1 for the first pod).")
     restarts: int | None = Field(default=None, description="Pods replaced after a crash, kill or loss.")
     runner: RunnerInfo | None = Field(default=None, description="The attempt that currently holds the run.")
     current_step: str | None = Field(default=None, description="Step(s) queued or running now.")
     checkpoint: Checkpoint | None = Field(default=None, description="Last durable Context snapshot.")
+    history: list[Checkpoint] = Field(
+        default_factory=list,
+        description="The latest spec.checkpoint.history checkpoints (data offloaded), oldest first: fork points.",
+    )
+    waiting: Waiting | None = Field(default=None, description="Set while the run waits for input.")
+    segment: int | None = Field(
+        default=None, description="Jobs started so far: 1, plus one per resume after waiting for input."
+    )
     steps: list[StepRecord] = Field(default_factory=list, description="Recently completed steps (last 50).")
     result: Any = Field(default=None, description="The StopEvent's result, as JSON.")
     error: RunError | None = Field(default=None, description="Why the run failed.")

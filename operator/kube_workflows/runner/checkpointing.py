@@ -12,13 +12,24 @@ import asyncio
 import importlib
 import json
 import logging
+import os
+import signal
 import time
 from functools import cache
 from typing import Any
 
+from pydantic_core import to_jsonable_python
 from workflows import Context, Workflow
 from workflows.context import JsonSerializer
-from workflows.events import Event, StepState, StepStateChanged, StopEvent
+from workflows.events import (
+    Event,
+    HumanResponseEvent,
+    InputRequiredEvent,
+    StepState,
+    StepStateChanged,
+    StopEvent,
+    WorkflowIdleEvent,
+)
 from workflows.plugins import basic_runtime
 from workflows.runtime.runtime_decorators import BaseInternalRunAdapterDecorator, BaseRuntimeDecorator
 from workflows.runtime.types.plugin import InternalRunAdapter
@@ -65,6 +76,18 @@ def event_routes(workflow: Workflow) -> dict[str, list[str]]:
     return routes
 
 
+def answer_events(workflow: Workflow) -> list[str]:
+    """HumanResponseEvent classes the workflow's steps accept: what answers an InputRequiredEvent a step
+    returned (the other style, `ctx.wait_for_event`, shows up as a waiter in the Context instead)."""
+    try:
+        accepted = {
+            event for function in workflow._get_steps().values() for event in function._step_config.accepted_events
+        }
+    except Exception:
+        return []
+    return sorted(qualified_name(e) for e in accepted if isinstance(e, type) and issubclass(e, HumanResponseEvent))
+
+
 def next_steps(snapshot: dict[str, Any], routes: dict[str, list[str]]) -> set[str]:
     """Steps that pending deliveries or queued work will run next, from a Context snapshot."""
     names: set[str] = {
@@ -81,6 +104,37 @@ def next_steps(snapshot: dict[str, Any], routes: dict[str, list[str]]) -> set[st
     return names
 
 
+def qualified_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def request_record(event: InputRequiredEvent) -> dict[str, Any]:
+    """An InputRequiredEvent as status shows it: its fields (declared and extra) and its class."""
+    fields = {k: getattr(event, k) for k in type(event).model_fields}
+    fields.update(getattr(event, "_data", None) or {})
+    record: dict[str, Any] = to_jsonable_python(fields, fallback=repr)
+    return {**record, "type": qualified_name(type(event))}
+
+
+def awaited_events(snapshot: dict[str, Any]) -> list[str]:
+    """Event classes the Context's waiters (`ctx.wait_for_event`) wait for, from a snapshot."""
+    return sorted(
+        {
+            str(waiter["waiting_for_event"])
+            for worker in (snapshot.get("workers") or {}).values()
+            for waiter in worker.get("collected_waiters") or []
+            if waiter.get("waiting_for_event") and not waiter.get("resolved_event")
+        }
+    )
+
+
+def is_idle(snapshot: dict[str, Any]) -> bool:
+    """A running Context with no queued work and no pending deliveries: only an outside event moves it."""
+    workers = (snapshot.get("workers") or {}).values()
+    busy = any(w.get("queue") or w.get("in_progress") for w in workers)
+    return bool(snapshot.get("is_running")) and not busy and not snapshot.get("deliveries")
+
+
 class StepCheckpointer:
     """Turns step completions into fenced status writes, one per step."""
 
@@ -91,21 +145,30 @@ class StepCheckpointer:
         attempt: int,
         seq: int,
         steps_completed: int,
-        steps_len: int,
+        records: patches.Records,
         policy: CheckpointPolicy,
         owner: dict[str, Any],
         current: dict[str, Any] | None = None,
+        events_delivered: int = 0,
     ) -> None:
         self.reporter = reporter
         self.attempt = attempt
         self.seq = seq
         self.steps_completed = steps_completed
-        self.steps_len = steps_len
+        self.records = records
         self.policy = policy
+        self.events_delivered = events_delivered
+        # Human in the loop: what the workflow asked for since the last answer, and whether it is idle.
+        self.requests: list[dict[str, Any]] = []
+        self.idle = asyncio.Event()
+        self.steps_since_delivery = 0
+        # SIGTERM (suspend, eviction, node drain): stop after the running step's checkpoint.
+        self.stop_requested = False
         self.owner = owner
         self.current = current  # the checkpoint status points at (its offload slot is in use)
         self.ctx: Context | None = None
         self.routes: dict[str, list[str]] = {}
+        self.answer_events: list[str] = []
         self.fatal: BaseException | None = None
         self.write_lock = asyncio.Lock()
         self._started: dict[str, float] = {}
@@ -135,8 +198,9 @@ class StepCheckpointer:
             step=step,
             steps_completed=self.steps_completed,
             final=final,
+            events_delivered=self.events_delivered,
         )
-        if encoded.stored_bytes > self.policy.inline_limit_bytes:
+        if self.policy.history or encoded.stored_bytes > self.policy.inline_limit_bytes:
             value.update(await asyncio.to_thread(self._offload, encoded.data))
         self.current = value
         return value
@@ -144,7 +208,10 @@ class StepCheckpointer:
     def _offload(self, data: str) -> dict[str, Any]:
         """Write the chunks (before status points at them); return the status fields that do."""
         kind = offload.storage_kind(self.policy.sensitive)
-        slot = offload.next_slot(self.current)
+        if self.policy.history:
+            slot = offload.history_slot(self.seq, self.policy.history)
+        else:
+            slot = offload.next_slot(self.current)
         run_name = self.owner["name"]
         names = []
         for index, payload in enumerate(offload.split(data)):
@@ -153,6 +220,25 @@ class StepCheckpointer:
             self.reporter.put_chunk(chunk)
             names.append(name)
         return {"data": "", "storage": kind, "chunks": names}
+
+    async def park(self, snapshot: dict[str, Any], waiting: dict[str, Any]) -> None:
+        """Write the waiting Context and what it waits for, in one fenced write."""
+        try:
+            checkpoint = await self.checkpoint_value(snapshot, self.last_step, final=False)
+            patch = patches.waiting_patch(self.attempt, checkpoint, waiting, self.records)
+            async with self.write_lock:
+                await asyncio.to_thread(self.reporter.write, f"checkpoint {self.seq}: waiting for input", patch)
+        except BaseException as exc:
+            self.fatal = exc
+            raise
+
+    def running_steps(self) -> set[str]:
+        return {name for name, n in self._running.items() if n > 0}
+
+    def stop_now(self) -> None:
+        log.warning("stopping (SIGTERM) with checkpoint %d written; the next pod resumes from it", self.seq)
+        logging.shutdown()
+        os._exit(128 + signal.SIGTERM)
 
     def running_step(self) -> str | None:
         """The step that was running last: the one to blame when the workflow raises."""
@@ -176,8 +262,15 @@ class StepCheckpointer:
             record["lastWriteMs"] = round(self.write_seconds[-1] * 1000, 1)
         return record
 
+    def on_stream_event(self, event: Event) -> None:
+        if isinstance(event, InputRequiredEvent):
+            self.requests.append(request_record(event))
+        elif isinstance(event, WorkflowIdleEvent):
+            self.idle.set()
+
     async def on_step_state(self, event: StepStateChanged) -> None:
         if event.step_state == StepState.RUNNING:
+            self.steps_since_delivery += 1
             self._started[event.name] = time.monotonic()
             self._last_started = event.name
             self._running[event.name] = self._running.get(event.name, 0) + 1
@@ -198,17 +291,17 @@ class StepCheckpointer:
             self.steps_completed += 1
             checkpoint = await self.checkpoint_value(snapshot, event.name, final=False)
             record = self.step_record(event.name)
-            running = {name for name, n in self._running.items() if n > 0}
-            current = sorted(running | next_steps(snapshot, self.routes))
+            current = sorted(self.running_steps() | next_steps(snapshot, self.routes))
             patch = patches.step_checkpoint_patch(
-                self.attempt, checkpoint, record, ",".join(current) or None, self.steps_len
+                self.attempt, checkpoint, record, ",".join(current) or None, self.records
             )
             async with self.write_lock:
                 started = time.perf_counter()
                 await asyncio.to_thread(self.reporter.write, f"checkpoint {self.seq} after {event.name}", patch)
                 self.write_seconds.append(time.perf_counter() - started)
-            self.steps_len = min(self.steps_len + 1, patches.MAX_STEP_RECORDS)
             self.last_step = event.name
+            if self.stop_requested:
+                self.stop_now()
             log.info(
                 "step %s completed; checkpoint %d written (%d bytes)",
                 event.name,
@@ -229,6 +322,8 @@ class _CheckpointingAdapter(BaseInternalRunAdapterDecorator):
     async def write_to_event_stream(self, event: Event) -> None:
         if isinstance(event, StepStateChanged):
             await self._checkpointer.on_step_state(event)
+        else:
+            self._checkpointer.on_stream_event(event)
         await super().write_to_event_stream(event)
 
 
@@ -251,3 +346,4 @@ def install(workflow: Workflow, checkpointer: StepCheckpointer) -> None:
     """
     workflow._switch_runtime(CheckpointingRuntime(checkpointer))
     checkpointer.routes = event_routes(workflow)
+    checkpointer.answer_events = answer_events(workflow)

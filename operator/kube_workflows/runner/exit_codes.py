@@ -1,6 +1,7 @@
 """Runner exit codes. The Job's podFailurePolicy fails the run at once on the permanent ones."""
 
 SUCCEEDED = 0
+WAITING = 0  # parked waiting for input: the Job completes, the operator starts the next one
 WORKFLOW_RAISED = 3  # the workflow itself raised: retrying would raise again
 INVALID_RUN = 4  # spec or checkpoint cannot work (import error, bad input, corrupt checkpoint)
 INFRASTRUCTURE = 5  # API server unreachable beyond the retry budget: a new pod may do better

@@ -8,6 +8,8 @@ or the error. Exit codes (see `exit_codes`) tell the Job which failures are wort
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -21,6 +23,8 @@ from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 from workflows import Context, Workflow
 from workflows.context import JsonSerializer
+from workflows.events import Event
+from workflows.handler import WorkflowHandler
 
 from kube_workflows.builders.job import owner_reference
 from kube_workflows.checkpoint import CheckpointError, decode_checkpoint
@@ -61,24 +65,16 @@ class RunnerIdentity:
 
 
 def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter) -> tuple[Context | None, bool]:
-    """(context, resuming): the last checkpoint of this run, else contextFrom's final Context."""
+    """(context, resuming): the last checkpoint of this run, else spec.contextFrom's checkpoint."""
     status = run.get("status") or {}
     checkpoint = status.get("checkpoint")
     source = f"WorkflowRun {run['metadata']['name']}"
     if not checkpoint:
-        spec = run["spec"]
-        if not spec.get("contextFrom"):
+        context_from = run["spec"].get("contextFrom")
+        if not context_from:
             return None, False
-        other = reporter.read(spec["contextFrom"])
-        other_status = other.get("status") or {}
-        checkpoint = other_status.get("checkpoint")
-        source = f"spec.contextFrom WorkflowRun {spec['contextFrom']}"
-        if other_status.get("phase") != Phase.SUCCEEDED or not checkpoint or not checkpoint.get("final"):
-            raise RunFailure(
-                "ContextSourceNotSucceeded",
-                f"{source} is {other_status.get('phase') or 'not started'}; "
-                "only a Succeeded run's Context can be continued",
-            )
+        checkpoint = source_checkpoint(reporter.read(context_from["name"]), context_from.get("seq"))
+        source = f"spec.contextFrom WorkflowRun {context_from['name']}"
     try:
         encoded = checkpoint.get("data", "")
         if checkpoint.get("chunks"):
@@ -91,6 +87,10 @@ def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter)
         )
     except CheckpointError as exc:
         raise RunFailure("CheckpointCorrupt", f"{source}: {exc}") from exc
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        raise RunFailure("CheckpointCorrupt", f"{source}: checkpoint chunk missing: {exc.reason}") from exc
     check_compatible(workflow, data, f"{source}: the checkpoint", run["spec"]["workflow"])
     try:
         ctx = Context.from_dict(workflow, data, serializer=JsonSerializer())
@@ -100,6 +100,30 @@ def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter)
             f"{source}: the checkpoint does not fit workflow {run['spec']['workflow']}: {type(exc).__name__}: {exc}",
         ) from exc
     return ctx, bool(data.get("is_running"))
+
+
+def source_checkpoint(other: dict[str, Any], seq: int | None) -> dict[str, Any]:
+    """The checkpoint of spec.contextFrom's run: its final one, or (fork) the one numbered `seq`."""
+    name, status = other["metadata"]["name"], other.get("status") or {}
+    checkpoint = status.get("checkpoint") or {}
+    if seq is None:
+        if status.get("phase") != Phase.SUCCEEDED or not checkpoint.get("final"):
+            raise RunFailure(
+                "ContextSourceNotSucceeded",
+                f"spec.contextFrom WorkflowRun {name} is {status.get('phase') or 'not started'}; "
+                "only a Succeeded run's Context can be continued (or fork one of its checkpoints with "
+                "spec.contextFrom.seq)",
+            )
+        return dict(checkpoint)
+    kept = {int(c["seq"]): c for c in [*(status.get("history") or []), checkpoint] if c.get("seq")}
+    if seq not in kept:
+        keep = ((other.get("spec") or {}).get("checkpoint") or {}).get("history") or 0
+        raise RunFailure(
+            "ContextSeqNotKept",
+            f"spec.contextFrom.seq {seq}: WorkflowRun {name} keeps checkpoints {sorted(kept) or 'none'} "
+            f"(its spec.checkpoint.history is {keep})",
+        )
+    return dict(kept[seq])
 
 
 def check_compatible(workflow: Workflow, data: dict[str, Any], what: str, import_path: str) -> None:
@@ -140,19 +164,26 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         log.info("the run already finished (final checkpoint %s); nothing to do", last.get("seq"))
         return exit_codes.SUCCEEDED
 
+    policy = WorkflowRunSpec.model_validate(run["spec"]).checkpoint
     checkpointer = checkpointing.StepCheckpointer(
         reporter,
         attempt=attempt,
         seq=int(last.get("seq") or 0),
         steps_completed=int(last.get("stepsCompleted") or 0),
-        steps_len=len(status.get("steps") or []),
-        policy=WorkflowRunSpec.model_validate(run["spec"]).checkpoint,
+        records=patches.Records(
+            steps_len=len(status.get("steps") or []),
+            history_len=len(status.get("history") or []),
+            history_keep=policy.history,
+            clear_waiting=bool(status.get("waiting")),
+        ),
+        policy=policy,
         owner=owner_reference(run),
         current=last or None,
+        events_delivered=int(last.get("eventsDelivered") or 0),
     )
     if identity.handle_sigterm:
         asyncio.get_running_loop().add_signal_handler(
-            signal.SIGTERM, lambda: asyncio.ensure_future(_stop_after_write(checkpointer))
+            signal.SIGTERM, lambda: asyncio.ensure_future(_stop_gracefully(checkpointer))
         )
 
     def fail(reason: str, exc: BaseException, code: int, step: str | None = None) -> int:
@@ -183,14 +214,20 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
     except Exception as exc:  # raised before any step ran: the start event rejected spec.input
         return await asyncio.to_thread(fail, "InvalidInput", _input_error(exc), exit_codes.INVALID_RUN)
     checkpointer.ctx = handler.ctx
+    if resuming and checkpointing.is_idle(checkpointer.snapshot()):
+        checkpointer.idle.set()  # restored while waiting for input: the library announces no idle again
+    outcome = asyncio.ensure_future(handler)
     try:
-        result = await handler
+        parked = await _answer_or_park(checkpointer, handler, outcome, status.get("waiting"))
+        if parked is not None:
+            return parked
+        result = await outcome
     except BaseException as exc:
-        if isinstance(checkpointer.fatal, Superseded):
-            log.warning("%s; stopping", checkpointer.fatal)
+        if isinstance(checkpointer.fatal, Superseded) or isinstance(exc, Superseded):
+            log.warning("%s; stopping", checkpointer.fatal or exc)
             return exit_codes.SUPERSEDED
-        if isinstance(checkpointer.fatal, ApiUnavailable | ApiException):
-            log.error("checkpoint write failed: %s", checkpointer.fatal)
+        if isinstance(checkpointer.fatal, ApiUnavailable | ApiException) or isinstance(exc, ApiUnavailable):
+            log.error("checkpoint write failed: %s", checkpointer.fatal or exc)
             return exit_codes.INFRASTRUCTURE
         if isinstance(checkpointer.fatal, checkpointing.CheckpointTooLarge):
             return await asyncio.to_thread(fail, "CheckpointTooLarge", checkpointer.fatal, exit_codes.INVALID_RUN)
@@ -204,6 +241,94 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
     return await _finish(checkpointer, result)
 
 
+async def _answer_or_park(
+    checkpointer: checkpointing.StepCheckpointer,
+    handler: WorkflowHandler,
+    outcome: asyncio.Future[Any],
+    previous_wait: dict[str, Any] | None,
+) -> int | None:
+    """Until the workflow finishes: each time it idles waiting for input, send it the next answer from
+    spec.events, or, when there is none yet, checkpoint, record what it waits for, and exit (no pod
+    runs while a run waits). Returns the exit code when parked, None when the workflow finished."""
+    rejected: str | None = None
+    delivered_here = False
+    while True:
+        idle = asyncio.ensure_future(checkpointer.idle.wait())
+        await asyncio.wait({outcome, idle}, return_when=asyncio.FIRST_COMPLETED)
+        if outcome.done():
+            idle.cancel()
+            return None
+        checkpointer.idle.clear()
+        async with checkpointer.write_lock:  # the last step's checkpoint has landed
+            pass
+        snapshot = checkpointer.snapshot()
+        expects = checkpointing.awaited_events(snapshot) or checkpointer.answer_events
+        if delivered_here and checkpointer.steps_since_delivery == 0:
+            index = checkpointer.events_delivered - 1
+            rejected = f"spec.events[{index}] woke no step; the workflow waits for {', '.join(expects) or 'input'}"
+        delivered_here = False
+        run = await asyncio.to_thread(checkpointer.reporter.read)
+        events = run["spec"].get("events") or []
+        index = checkpointer.events_delivered
+        if index < len(events) and rejected is None:
+            try:
+                event = build_event(events[index], expects, index)
+            except ValueError as exc:
+                rejected = str(exc)
+            else:
+                log.info("delivering spec.events[%d] (%s)", index, type(event).__name__)
+                checkpointer.events_delivered += 1
+                checkpointer.steps_since_delivery = 0
+                delivered_here = True
+                checkpointer.requests = []
+                handler.ctx.send_event(event)
+                continue
+        requests = checkpointer.requests or list((previous_wait or {}).get("requests") or [])
+        waiting: dict[str, Any] = {
+            "since": patches.now(),
+            "requests": requests,
+            "expects": expects,
+            "eventIndex": checkpointer.events_delivered,
+        }
+        if rejected:
+            waiting.update(error=rejected, rejectedGeneration=run["metadata"].get("generation"))
+            log.warning("%s", rejected)
+        await checkpointer.park(snapshot, waiting)
+        log.info("waiting for spec.events[%d]; the pod exits and a new one resumes", checkpointer.events_delivered)
+        with contextlib.suppress(Exception):
+            await handler.cancel_run()
+        with contextlib.suppress(BaseException):
+            outcome.exception()  # the cancellation we asked for
+        return exit_codes.WAITING
+
+
+def build_event(item: dict[str, Any], expects: list[str], index: int) -> Event:
+    """spec.events[index] as the event class it names, or the one the workflow waits for."""
+    where = f"spec.events[{index}]"
+    type_name = item.get("type")
+    if type_name:
+        module_name, _, attr = str(type_name).partition(":")
+    elif len(expects) == 1:
+        module_name, _, attr = expects[0].rpartition(".")
+    else:
+        module_name, attr = "workflows.events", "HumanResponseEvent"
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"{where}.type: cannot import {module_name}:{attr}: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Event)):
+        raise ValueError(f"{where}.type: {module_name}:{attr} is not a workflows Event class")
+    try:
+        return cls(**(item.get("data") or {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{where}.data.{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ValueError(f"{problems} (for {cls.__name__})") from exc
+    except Exception as exc:
+        raise ValueError(f"{where}.data: not accepted by {cls.__name__}: {exc}") from exc
+
+
 def _input_error(exc: BaseException) -> Exception:
     cause = f"{exc}" + (f": {exc.__cause__}" if exc.__cause__ else "")
     return ValueError(f"spec.input is not accepted by the workflow's start event: {cause}")
@@ -215,7 +340,7 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any) -> 
     if stop_step:
         checkpointer.steps_completed += 1
     try:
-        checkpoint = await checkpointer.checkpoint_value(
+        checkpoint: dict[str, Any] | None = await checkpointer.checkpoint_value(
             checkpointer.snapshot(), stop_step or checkpointer.last_step, final=True
         )
     except checkpointing.CheckpointTooLarge as exc:
@@ -223,14 +348,8 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any) -> 
         log.warning("%s; the result is recorded without a final Context", exc)
     record = checkpointer.step_record(stop_step) if stop_step else None
     patch = patches.final_patch(
-        checkpointer.attempt,
-        checkpoint or {},
-        to_jsonable_python(result, fallback=repr),
-        record,
-        checkpointer.steps_len,
+        checkpointer.attempt, checkpoint, to_jsonable_python(result, fallback=repr), record, checkpointer.records
     )
-    if checkpoint is None:
-        patch = [p for p in patch if p["path"] != "/status/checkpoint"]
     try:
         async with checkpointer.write_lock:
             await asyncio.to_thread(checkpointer.reporter.write, "recording the result", patch)
@@ -244,11 +363,13 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any) -> 
     return exit_codes.SUCCEEDED
 
 
-async def _stop_after_write(checkpointer: checkpointing.StepCheckpointer) -> None:
-    log.warning("SIGTERM: stopping after the checkpoint in flight; the next pod resumes from it")
+async def _stop_gracefully(checkpointer: checkpointing.StepCheckpointer) -> None:
+    """SIGTERM: let the running step finish and checkpoint (within the pod's grace period), then exit."""
     async with checkpointer.write_lock:
-        logging.shutdown()
-        os._exit(128 + signal.SIGTERM)
+        if not checkpointer.running_steps():
+            checkpointer.stop_now()
+    log.warning("SIGTERM: stopping after the running step(s) %s checkpoint", sorted(checkpointer.running_steps()))
+    checkpointer.stop_requested = True
 
 
 def main() -> int:

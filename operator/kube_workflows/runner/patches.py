@@ -6,6 +6,7 @@ pod has claimed the run, a stale pod's write is rejected by the API server itsel
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,17 +20,24 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def claim_patch(resource_version: str, attempt: int, pod: str, steps: list[Any] | None) -> dict[str, Any]:
+# Phases in which a runner that claims the run is the news: it runs now, whatever the Job says yet.
+_CLAIM_SETS_RUNNING = (None, "Pending", "Waiting")
+
+
+def claim_patch(resource_version: str, attempt: int, pod: str, status: dict[str, Any]) -> dict[str, Any]:
     """Merge patch that makes `attempt` the run's owner; the resourceVersion makes it compare-and-swap."""
-    return {
-        "metadata": {"resourceVersion": resource_version},
-        "status": {
-            "attempt": attempt,
-            "runner": {"pod": pod, "attempt": attempt, "startedAt": now()},
-            "steps": steps if steps is not None else [],
-            "error": None,
-        },
+    claim: dict[str, Any] = {
+        "attempt": attempt,
+        "runner": {"pod": pod, "attempt": attempt, "startedAt": now()},
+        # Lists the checkpoint writes append to with JSON patch ("add .../-" needs the list to exist).
+        "steps": status.get("steps") or [],
+        "history": status.get("history") or [],
+        "error": None,
     }
+    if status.get("phase") in _CLAIM_SETS_RUNNING:
+        # The Job controller reports the pod ready a little later; the operator keeps this phase.
+        claim["phase"] = "Running"
+    return {"metadata": {"resourceVersion": resource_version}, "status": claim}
 
 
 def checkpoint_value(
@@ -40,6 +48,7 @@ def checkpoint_value(
     step: str | None,
     steps_completed: int,
     final: bool,
+    events_delivered: int = 0,
 ) -> dict[str, Any]:
     return {
         "seq": seq,
@@ -47,6 +56,7 @@ def checkpoint_value(
         "step": step,
         "stepsCompleted": steps_completed,
         "final": final,
+        "eventsDelivered": events_delivered,
         "encoding": ENCODING,
         "sizeBytes": encoded.size_bytes,
         "storedBytes": encoded.stored_bytes,
@@ -56,43 +66,85 @@ def checkpoint_value(
     }
 
 
+@dataclass
+class Records:
+    """How long status.steps and status.history are, so appends can drop the oldest entry."""
+
+    steps_len: int = 0
+    history_len: int = 0
+    history_keep: int = 0
+    clear_waiting: bool = False
+
+    def checkpoint_ops(self, checkpoint: dict[str, Any] | None) -> JsonPatch:
+        # "add" (not "replace") because it sets an object member whether or not it exists yet.
+        if checkpoint is None:
+            return []
+        ops: JsonPatch = [{"op": "add", "path": "/status/checkpoint", "value": checkpoint}]
+        if self.history_keep:
+            ops.append({"op": "add", "path": "/status/history/-", "value": checkpoint})
+            if self.history_len >= self.history_keep:
+                ops.append({"op": "remove", "path": "/status/history/0"})
+            self.history_len = min(self.history_len + 1, self.history_keep)
+        if self.clear_waiting:
+            ops.append({"op": "remove", "path": "/status/waiting"})
+            self.clear_waiting = False
+        return ops
+
+    def step_ops(self, step_record: dict[str, Any] | None) -> JsonPatch:
+        if step_record is None:
+            return []
+        ops: JsonPatch = [{"op": "add", "path": "/status/steps/-", "value": step_record}]
+        if self.steps_len >= MAX_STEP_RECORDS:
+            ops.append({"op": "remove", "path": "/status/steps/0"})
+        self.steps_len = min(self.steps_len + 1, MAX_STEP_RECORDS)
+        return ops
+
+
+def fence(attempt: int) -> dict[str, Any]:
+    return {"op": "test", "path": "/status/attempt", "value": attempt}
+
+
 def step_checkpoint_patch(
     attempt: int,
     checkpoint: dict[str, Any],
     step_record: dict[str, Any],
     current_step: str | None,
-    steps_len: int,
+    records: Records,
 ) -> JsonPatch:
     """One write per completed step: the checkpoint, the step record and the current step, fenced."""
-    # "add" (not "replace") because it sets an object member whether or not it exists yet.
-    patch: JsonPatch = [
-        {"op": "test", "path": "/status/attempt", "value": attempt},
-        {"op": "add", "path": "/status/checkpoint", "value": checkpoint},
+    return [
+        fence(attempt),
+        *records.checkpoint_ops(checkpoint),
         {"op": "add", "path": "/status/currentStep", "value": current_step},
-        {"op": "add", "path": "/status/steps/-", "value": step_record},
+        *records.step_ops(step_record),
     ]
-    if steps_len >= MAX_STEP_RECORDS:
-        patch.append({"op": "remove", "path": "/status/steps/0"})
-    return patch
 
 
 def final_patch(
-    attempt: int, checkpoint: dict[str, Any], result: Any, step_record: dict[str, Any] | None, steps_len: int
+    attempt: int,
+    checkpoint: dict[str, Any] | None,
+    result: Any,
+    step_record: dict[str, Any] | None,
+    records: Records,
 ) -> JsonPatch:
-    patch: JsonPatch = [
-        {"op": "test", "path": "/status/attempt", "value": attempt},
-        {"op": "add", "path": "/status/checkpoint", "value": checkpoint},
+    return [
+        fence(attempt),
+        *records.checkpoint_ops(checkpoint),
         {"op": "add", "path": "/status/result", "value": result},
+        *records.step_ops(step_record),
     ]
-    if step_record is not None:
-        patch.append({"op": "add", "path": "/status/steps/-", "value": step_record})
-        if steps_len >= MAX_STEP_RECORDS:
-            patch.append({"op": "remove", "path": "/status/steps/0"})
-    return patch
+
+
+def waiting_patch(attempt: int, checkpoint: dict[str, Any], waiting: dict[str, Any], records: Records) -> JsonPatch:
+    """Park the run: the Context with its waiters, and what it waits for. The pod then exits."""
+    records.clear_waiting = False  # replaced, not removed
+    return [
+        fence(attempt),
+        *records.checkpoint_ops(checkpoint),
+        {"op": "add", "path": "/status/waiting", "value": waiting},
+        {"op": "add", "path": "/status/currentStep", "value": None},
+    ]
 
 
 def error_patch(attempt: int, error: dict[str, Any]) -> JsonPatch:
-    return [
-        {"op": "test", "path": "/status/attempt", "value": attempt},
-        {"op": "add", "path": "/status/error", "value": error},
-    ]
+    return [fence(attempt), {"op": "add", "path": "/status/error", "value": error}]

@@ -115,15 +115,14 @@ class Reporter:
             run = self.read()
             status = run.get("status") or {}
             attempt = int(status.get("attempt") or 0) + 1
-            body = patches.claim_patch(run["metadata"]["resourceVersion"], attempt, pod, status.get("steps"))
+            body = patches.claim_patch(run["metadata"]["resourceVersion"], attempt, pod, status)
             try:
                 self._send_merge(body)
             except ApiException as exc:
                 if exc.status == 409:  # the operator wrote status meanwhile: read again
                     continue
                 raise
-            status.update(body["status"])
-            run["status"] = status
+            run["status"] = {**status, **body["status"]}
             return run, attempt
         raise ApiUnavailable("could not claim the run: its status kept changing")
 

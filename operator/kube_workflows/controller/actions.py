@@ -1,0 +1,175 @@
+"""API calls that carry out steering decisions: cancel, suspend/resume, the next Job after an answer."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+
+from kube_workflows import kube
+from kube_workflows.builders import build_runner_job
+from kube_workflows.controller import status as run_status
+from kube_workflows.controller.steering import Action, decide
+from kube_workflows.models import GROUP, KIND, VERSION, Phase
+
+log = logging.getLogger(__name__)
+
+
+def read_run(namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        run = kube.custom_objects().get_namespaced_custom_object(namespace=namespace, name=name, **kube.WORKFLOWRUN)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    assert isinstance(run, dict)
+    return run
+
+
+def read_job(namespace: str, name: str | None) -> dict[str, Any] | None:
+    if not name:
+        return None
+    try:
+        response: Any = kube.batch().read_namespaced_job(name, namespace, _preload_content=False)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    parsed = json.loads(response.data)
+    assert isinstance(parsed, dict)
+    return parsed
+
+
+def patch_run_status(namespace: str, name: str, patch: dict[str, Any]) -> None:
+    try:
+        kube.custom_objects().patch_namespaced_custom_object_status(
+            namespace=namespace, name=name, body={"status": patch}, **kube.WORKFLOWRUN
+        )
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def reference(run: dict[str, Any]) -> kopf.Body:
+    """A minimal body for kopf.event (it needs only the object reference)."""
+    meta = run["metadata"]
+    return kopf.Body(
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
+        }
+    )
+
+
+def _set_phase(run: dict[str, Any], observed: run_status.Observed, extra: dict[str, Any] | None = None) -> None:
+    patch = {**run_status.status_patch(run, observed), **(extra or {})}
+    if patch:
+        patch_run_status(run["metadata"]["namespace"], run["metadata"]["name"], patch)
+
+
+def reconcile(run: dict[str, Any], default_image: str) -> None:
+    """Bring the run's Job and phase in line with spec.cancel, spec.suspend and spec.events."""
+    namespace, name = run["metadata"]["namespace"], run["metadata"]["name"]
+    status = run.get("status") or {}
+    job = read_job(namespace, status.get("jobName"))
+    decision = decide(run, job)
+    for action in decision.actions:
+        log.info("%s/%s: %s", namespace, name, action)
+        if action == Action.CANCEL:
+            cancel(run, job)
+        elif action in (Action.SUSPEND_JOB, Action.RESUME_JOB):
+            suspend = action == Action.SUSPEND_JOB
+            kube.batch().patch_namespaced_job(status["jobName"], namespace, {"spec": {"suspend": suspend}})
+            what = (
+                "stopping the pod after the running step's checkpoint"
+                if suspend
+                else "resuming from the last checkpoint"
+            )
+            kopf.event(reference(run), type="Normal", reason="Suspended" if suspend else "Resumed", message=what)
+            if not suspend:
+                # The Job no longer says Suspended; until its new pod runs, the run is Pending.
+                _set_phase(
+                    run, run_status.Observed(Phase.PENDING, "Unknown", "Resuming", what, False, _restarts(status))
+                )
+        elif action == Action.SUSPEND_PARKED:
+            message = "suspended while waiting for input (spec.suspend); answers wait until it is resumed"
+            _set_phase(
+                run, run_status.Observed(Phase.SUSPENDED, "Unknown", "Suspended", message, False, _restarts(status))
+            )
+            kopf.event(reference(run), type="Normal", reason="Suspended", message=message)
+        elif action == Action.UNSUSPEND_PARKED:
+            observed = run_status.observe({**status, "phase": Phase.WAITING}, job)
+            _set_phase(run, observed)
+            run = {**run, "status": {**status, "phase": str(Phase.WAITING)}}
+            kopf.event(reference(run), type="Normal", reason="Resumed", message=observed.message)
+        elif action == Action.NEXT_SEGMENT:
+            start_next_segment(run, default_image)
+
+
+def _restarts(status: dict[str, Any]) -> int:
+    return int(status.get("restarts") or 0)
+
+
+def delete_job(namespace: str, name: str) -> None:
+    """Delete a Job; its pods go with it (SIGTERM first, like any pod deletion)."""
+    try:
+        kube.batch().delete_namespaced_job(name, namespace, propagation_policy="Background")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def cancel(run: dict[str, Any], job: dict[str, Any] | None) -> None:
+    """Cancelled is final: remove the Job (its pods go with it) and fence out any runner still writing."""
+    namespace = run["metadata"]["namespace"]
+    status = run.get("status") or {}
+    if job is not None:
+        delete_job(namespace, job["metadata"]["name"])
+    message = "cancelled (spec.cancel); its pods are removed"
+    observed = run_status.Observed(Phase.CANCELLED, "False", "Cancelled", message, False, _restarts(status))
+    # A higher attempt number makes the API server reject a still-running runner's writes.
+    _set_phase(run, observed, {"attempt": int(status.get("attempt") or 0) + 1})
+    kopf.event(reference(run), type="Normal", reason="Cancelled", message=message)
+
+
+def start_next_segment(run: dict[str, Any], default_image: str) -> None:
+    """The answer the parked run waits for is in spec.events: a new Job resumes it from its checkpoint."""
+    namespace = run["metadata"]["namespace"]
+    status = run.get("status") or {}
+    segment = int(status.get("segment") or 1) + 1
+    job: Any = build_runner_job(run, default_image, segment=segment, restarts_before=_restarts(status))
+    try:
+        kube.batch().create_namespaced_job(namespace=namespace, body=job)
+    except ApiException as exc:
+        if exc.status != 409:  # a restarted operator may have created it already
+            raise
+    index = int((status.get("waiting") or {}).get("eventIndex") or 0)
+    seq = (status.get("checkpoint") or {}).get("seq")
+    message = f"delivering spec.events[{index}]; a new pod resumes from checkpoint {seq}"
+    observed = run_status.Observed(Phase.PENDING, "Unknown", "Answered", message, False, _restarts(status))
+    _set_phase(
+        {**run, "status": {**status, "phase": None}},
+        observed,
+        {"segment": segment, "jobName": job["metadata"]["name"]},
+    )
+    kopf.event(
+        reference(run), type="Normal", reason="Answered", message=f"created Job {job['metadata']['name']}: {message}"
+    )
+
+
+def wait_timed_out(namespace: str, name: str) -> None:
+    """spec.waitTimeoutSeconds passed while the run waited for input: it fails."""
+    run = read_run(namespace, name)
+    if run is None or (run.get("status") or {}).get("phase") != Phase.WAITING:
+        return
+    timeout = run["spec"].get("waitTimeoutSeconds")
+    status = run["status"]
+    index = (status.get("waiting") or {}).get("eventIndex", 0)
+    message = f"no answer within spec.waitTimeoutSeconds ({timeout}s); it waited for spec.events[{index}]"
+    observed = run_status.Observed(Phase.FAILED, "False", "WaitTimeout", message, False, _restarts(status))
+    _set_phase(run, observed)
+    kopf.event(reference(run), type="Warning", reason="WaitTimeout", message=message)
