@@ -86,3 +86,23 @@ def test_pod_death_after_step_4_resumes_on_a_new_pod(
     assert {"Started", "Running", "Checkpointed", "PodLost", "Succeeded"} <= set(events)
     # at most one Checkpointed Event per run per 30 s, not one per step
     assert events.count("Checkpointed") < STEPS
+
+
+def test_checkpoint_policy_every_n_steps(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, tmp_path: Path
+) -> None:
+    record, release = tmp_path / "record", tmp_path / "release"
+    spec = {"steps": STEPS, "record": str(record), "hold_at": 7, "release": str(release), "delay": 0.02}
+    cluster.apply(
+        workflow_run("sparse", "kwf_testflows.steps:StepChain", spec, checkpoint={"everySteps": 4}), namespace
+    )
+    wait_for("steps 1-6 to be recorded", lambda: recorded_steps(record) == [1, 2, 3, 4, 5, 6], timeout=120)
+    run = wait_for("checkpoint 1", lambda: (cluster.run(namespace, "sparse").get("status") or {}).get("checkpoint"))
+    assert run["seq"] == 1 and run["stepsCompleted"] == 4  # begin + steps 1-3; steps 4-6 are not written yet
+    (pod,) = [p.metadata.name for p in cluster.runner_pods(namespace, "sparse")]
+    cluster.crash_pod(namespace, pod)
+    release.touch()
+    status = cluster.wait_phase(namespace, "sparse", "Succeeded", "Failed", timeout=180)["status"]
+    assert status["phase"] == "Succeeded" and status["result"] == UNINTERRUPTED
+    # Steps 4-6 completed after the last checkpoint: the new pod ran them again, and nothing earlier.
+    assert Counter(recorded_steps(record)) == Counter([*range(1, STEPS + 1), 4, 5, 6])

@@ -348,3 +348,40 @@ async def test_fork_from_a_checkpoint_no_longer_kept_fails_clearly() -> None:
     error = runs["b"]["status"]["error"]
     assert error["reason"] == "ContextSeqNotKept"
     assert "keeps checkpoints [5, 6]" in error["message"] and "spec.checkpoint.history is 2" in error["message"]
+
+
+async def test_checkpoint_every_n_steps_writes_less_and_keeps_every_step_record(tmp_path: Path) -> None:
+    record = tmp_path / "rec"
+    spec = {"input": {"steps": 7, "record": str(record)}, "checkpoint": {"everySteps": 3}}
+    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain", **spec)}
+    code, reporter = await run_once(runs, "r")
+    assert code == exit_codes.SUCCEEDED
+    status = runs["r"]["status"]
+    # begin + 6 work steps = 7 checkpointable completions → writes after 3 and 6, then the final one.
+    assert len(reporter.writes) == 3 and status["checkpoint"]["seq"] == 3
+    assert [s["name"] for s in status["steps"]] == ["begin", *["work"] * 7]
+    assert [s["seq"] for s in status["steps"]] == [1, 1, 1, 2, 2, 2, 3, 3]
+    assert status["result"] == {"steps": 7, "total": 28}
+
+
+async def test_a_pod_lost_between_checkpoints_reruns_only_the_unwritten_steps(tmp_path: Path) -> None:
+    record = tmp_path / "rec"
+    spec = {"input": {"steps": 6, "record": str(record)}, "checkpoint": {"everySteps": 2}}
+    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain", **spec)}
+    reporter = InMemoryRuns(runs, "r")
+    reporter.fail_after = 1  # the checkpoint after begin + step 1 lands; the next write fails
+    assert await execute(RunnerIdentity("ns", "r", "pod-1", handle_sigterm=False), reporter) == exit_codes.SUPERSEDED
+    assert (await run_once(runs, "r", pod="pod-2"))[0] == exit_codes.SUCCEEDED
+    lines = record.read_text().splitlines()
+    # Steps 2 and 3 completed on pod 1 but their checkpoint never landed: they run again.
+    assert lines == [
+        "step 1 - 1",
+        "step 2 - 1",
+        "step 3 - 1",
+        "step 2 - 2",
+        "step 3 - 2",
+        "step 4 - 2",
+        "step 5 - 2",
+        "step 6 - 2",
+    ]
+    assert runs["r"]["status"]["result"] == {"steps": 6, "total": 21}

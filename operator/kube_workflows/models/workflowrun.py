@@ -55,6 +55,19 @@ class CheckpointPolicy(_Model):
         default=False,
         description="Offload to Secrets instead of ConfigMaps (ctx.store holds credentials or personal data).",
     )
+    every_steps: int | None = Field(
+        default=None,
+        ge=1,
+        description="Checkpoint once this many steps have completed since the last checkpoint, instead of "
+        "after every step. Fewer writes, but a pod that dies re-runs up to that many completed steps.",
+    )
+    every_milliseconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Checkpoint after a step once this long has passed since the last checkpoint. With "
+        "everySteps, whichever comes first. Unset (both): after every step. The final Context, a wait "
+        "for input and a graceful stop (SIGTERM) are always checkpointed.",
+    )
     history: int = Field(
         default=0,
         ge=0,
@@ -63,6 +76,14 @@ class CheckpointPolicy(_Model):
         "ConfigMaps or Secrets) so a new run can fork from any of them with spec.contextFrom.seq. Each kept "
         "checkpoint costs one ConfigMap write per step. Default 0: only the current checkpoint is kept.",
     )
+
+    def due(self, steps_since: int, seconds_since: float) -> bool:
+        """Whether to checkpoint now, with `steps_since` steps completed since the last checkpoint."""
+        if self.every_steps is None and self.every_milliseconds is None:
+            return True
+        by_steps = self.every_steps is not None and steps_since >= self.every_steps
+        by_time = self.every_milliseconds is not None and seconds_since * 1000 >= self.every_milliseconds
+        return by_steps or by_time
 
 
 class RetryPolicy(_Model):

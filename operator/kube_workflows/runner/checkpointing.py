@@ -164,6 +164,9 @@ class StepCheckpointer:
         self.steps_since_delivery = 0
         # SIGTERM (suspend, eviction, node drain): stop after the running step's checkpoint.
         self.stop_requested = False
+        # spec.checkpoint.everySteps / everyMilliseconds: steps completed since the last write.
+        self.unwritten: list[dict[str, Any]] = []
+        self.written_at = time.monotonic()
         self.owner = owner
         self.current = current  # the checkpoint status points at (its offload slot is in use)
         self.ctx: Context | None = None
@@ -221,11 +224,21 @@ class StepCheckpointer:
             names.append(name)
         return {"data": "", "storage": kind, "chunks": names}
 
+    async def flush(self) -> None:
+        """Checkpoint the steps completed since the last checkpoint (spec.checkpoint.every*), if any."""
+        if not self.unwritten or self.ctx is None or self.fatal is not None:
+            return
+        snapshot = self.snapshot()
+        checkpoint = await self.checkpoint_value(snapshot, self.last_step, final=False)
+        patch = patches.step_checkpoint_patch(self.attempt, checkpoint, self.take_unwritten(), None, self.records)
+        async with self.write_lock:
+            await asyncio.to_thread(self.reporter.write, f"checkpoint {self.seq} before stopping", patch)
+
     async def park(self, snapshot: dict[str, Any], waiting: dict[str, Any]) -> None:
         """Write the waiting Context and what it waits for, in one fenced write."""
         try:
             checkpoint = await self.checkpoint_value(snapshot, self.last_step, final=False)
-            patch = patches.waiting_patch(self.attempt, checkpoint, waiting, self.records)
+            patch = patches.waiting_patch(self.attempt, checkpoint, waiting, self.take_unwritten(), self.records)
             async with self.write_lock:
                 await asyncio.to_thread(self.reporter.write, f"checkpoint {self.seq}: waiting for input", patch)
         except BaseException as exc:
@@ -247,6 +260,11 @@ class StepCheckpointer:
     def finished_step(self) -> str | None:
         """The step that returned the StopEvent."""
         return self._stop_step
+
+    def take_unwritten(self) -> list[dict[str, Any]]:
+        """Step records completed since the last checkpoint (they carry its seq once it is written)."""
+        taken, self.unwritten = self.unwritten, []
+        return [{**record, "seq": self.seq} for record in taken]
 
     def step_record(self, name: str) -> dict[str, Any]:
         started = self._started.pop(name, None)
@@ -283,22 +301,26 @@ class StepCheckpointer:
             return
         if self.fatal is not None:
             return
+        self.steps_completed += 1
+        self.unwritten.append(self.step_record(event.name))
+        if not (self.stop_requested or self.policy.due(len(self.unwritten), time.monotonic() - self.written_at)):
+            self.last_step = event.name
+            return
         snapshot = self.snapshot()
         if not snapshot.get("is_running", True):
             # The step raised and ended the run: a snapshot now would restore to a fresh start.
             return
         try:
-            self.steps_completed += 1
             checkpoint = await self.checkpoint_value(snapshot, event.name, final=False)
-            record = self.step_record(event.name)
             current = sorted(self.running_steps() | next_steps(snapshot, self.routes))
             patch = patches.step_checkpoint_patch(
-                self.attempt, checkpoint, record, ",".join(current) or None, self.records
+                self.attempt, checkpoint, self.take_unwritten(), ",".join(current) or None, self.records
             )
             async with self.write_lock:
                 started = time.perf_counter()
                 await asyncio.to_thread(self.reporter.write, f"checkpoint {self.seq} after {event.name}", patch)
                 self.write_seconds.append(time.perf_counter() - started)
+                self.written_at = time.monotonic()
             self.last_step = event.name
             if self.stop_requested:
                 self.stop_now()

@@ -346,9 +346,14 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any) -> 
     except checkpointing.CheckpointTooLarge as exc:
         checkpoint = None
         log.warning("%s; the result is recorded without a final Context", exc)
-    record = checkpointer.step_record(stop_step) if stop_step else None
+    if stop_step:
+        checkpointer.unwritten.append(checkpointer.step_record(stop_step))
     patch = patches.final_patch(
-        checkpointer.attempt, checkpoint, to_jsonable_python(result, fallback=repr), record, checkpointer.records
+        checkpointer.attempt,
+        checkpoint,
+        to_jsonable_python(result, fallback=repr),
+        checkpointer.take_unwritten(),
+        checkpointer.records,
     )
     try:
         async with checkpointer.write_lock:
@@ -365,8 +370,10 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any) -> 
 
 async def _stop_gracefully(checkpointer: checkpointing.StepCheckpointer) -> None:
     """SIGTERM: let the running step finish and checkpoint (within the pod's grace period), then exit."""
-    async with checkpointer.write_lock:
-        if not checkpointer.running_steps():
+    if not checkpointer.running_steps():
+        with contextlib.suppress(Exception):  # best effort: the steps it would save can run again
+            await checkpointer.flush()
+        async with checkpointer.write_lock:
             checkpointer.stop_now()
     log.warning("SIGTERM: stopping after the running step(s) %s checkpoint", sorted(checkpointer.running_steps()))
     checkpointer.stop_requested = True

@@ -90,13 +90,13 @@ class Records:
             self.clear_waiting = False
         return ops
 
-    def step_ops(self, step_record: dict[str, Any] | None) -> JsonPatch:
-        if step_record is None:
-            return []
-        ops: JsonPatch = [{"op": "add", "path": "/status/steps/-", "value": step_record}]
-        if self.steps_len >= MAX_STEP_RECORDS:
-            ops.append({"op": "remove", "path": "/status/steps/0"})
-        self.steps_len = min(self.steps_len + 1, MAX_STEP_RECORDS)
+    def step_ops(self, step_records: list[dict[str, Any]]) -> JsonPatch:
+        ops: JsonPatch = []
+        for record in step_records:
+            ops.append({"op": "add", "path": "/status/steps/-", "value": record})
+            if self.steps_len >= MAX_STEP_RECORDS:
+                ops.append({"op": "remove", "path": "/status/steps/0"})
+            self.steps_len = min(self.steps_len + 1, MAX_STEP_RECORDS)
         return ops
 
 
@@ -107,16 +107,16 @@ def fence(attempt: int) -> dict[str, Any]:
 def step_checkpoint_patch(
     attempt: int,
     checkpoint: dict[str, Any],
-    step_record: dict[str, Any],
+    step_records: list[dict[str, Any]],
     current_step: str | None,
     records: Records,
 ) -> JsonPatch:
-    """One write per completed step: the checkpoint, the step record and the current step, fenced."""
+    """One write per checkpoint: the Context, the steps completed since the last one, the current step."""
     return [
         fence(attempt),
         *records.checkpoint_ops(checkpoint),
         {"op": "add", "path": "/status/currentStep", "value": current_step},
-        *records.step_ops(step_record),
+        *records.step_ops(step_records),
     ]
 
 
@@ -124,18 +124,24 @@ def final_patch(
     attempt: int,
     checkpoint: dict[str, Any] | None,
     result: Any,
-    step_record: dict[str, Any] | None,
+    step_records: list[dict[str, Any]],
     records: Records,
 ) -> JsonPatch:
     return [
         fence(attempt),
         *records.checkpoint_ops(checkpoint),
         {"op": "add", "path": "/status/result", "value": result},
-        *records.step_ops(step_record),
+        *records.step_ops(step_records),
     ]
 
 
-def waiting_patch(attempt: int, checkpoint: dict[str, Any], waiting: dict[str, Any], records: Records) -> JsonPatch:
+def waiting_patch(
+    attempt: int,
+    checkpoint: dict[str, Any],
+    waiting: dict[str, Any],
+    step_records: list[dict[str, Any]],
+    records: Records,
+) -> JsonPatch:
     """Park the run: the Context with its waiters, and what it waits for. The pod then exits."""
     records.clear_waiting = False  # replaced, not removed
     return [
@@ -143,6 +149,7 @@ def waiting_patch(attempt: int, checkpoint: dict[str, Any], waiting: dict[str, A
         *records.checkpoint_ops(checkpoint),
         {"op": "add", "path": "/status/waiting", "value": waiting},
         {"op": "add", "path": "/status/currentStep", "value": None},
+        *records.step_ops(step_records),
     ]
 
 
