@@ -1,4 +1,5 @@
-"""`make demo`: the dev cluster, the operator, the guide's three examples, and a pod killed mid-run.
+"""`make demo`: the dev cluster, the operator, the guide's three examples, a pod killed mid-run, and a
+run that waits for a person with no pod running.
 
 Leaves the cluster and operator running so you can explore with kubectl; `make cluster-down` stops both.
 """
@@ -107,7 +108,7 @@ def main() -> None:
         ).rstrip()
     )
     kubectl("create", "namespace", NAMESPACE, check=False)
-    for name in EXAMPLE_RUNS:
+    for name in (*EXAMPLE_RUNS, "release-notes"):
         kubectl("delete", "wfr", name, "-n", NAMESPACE, "--ignore-not-found", "--wait=true")
 
     say("Applying the guide's three examples (examples/*.yaml)")
@@ -126,7 +127,7 @@ def main() -> None:
     kill_pod_processes(cluster.data_dir / "node", NAMESPACE, pod)
     print(f"killed pod {pod} after checkpoint {before['seq']} ({before['stepsCompleted']} steps done)")
     resumed = wait("a new pod", lambda: run_status("documents").get("restarts"))
-    print(f"the Job started a new pod (restarts: {resumed}); it resumes from checkpoint {before['seq']}")
+    print(f"a new pod took over (restarts: {resumed}); it resumes from checkpoint {before['seq']}")
 
     say("Results (status.result of each WorkflowRun)")
     for name in EXAMPLE_RUNS:
@@ -150,6 +151,29 @@ def main() -> None:
             [str(BIN / "kwf"), "describe", "documents", "-n", NAMESPACE], capture_output=True, text=True
         ).stdout
     )
+
+    say("Human in the loop: a run that waits for an answer parks with no pod (examples/human-in-the-loop.yaml)")
+    print(kubectl("apply", "-n", NAMESPACE, "-f", str(REPO / "examples" / "human-in-the-loop.yaml")).rstrip())
+    waiting = wait(
+        "the question", lambda: (lambda s: s if s.get("phase") == "Waiting" else None)(run_status("release-notes"))
+    )
+    print(f"Waiting: {waiting['waiting']['requests'][0]['prefix']}")
+    wait(
+        "its pod to be gone",
+        lambda: (
+            not json.loads(
+                kubectl("get", "pods", "-n", NAMESPACE, "-l", "kube-workflows.dev/run=release-notes", "-o", "json")
+            )["items"]
+        ),
+    )
+    print("pods of release-notes while it waits: none")
+    print('$ kwf send-event release-notes --data \'{"response": "yes"}\' --wait')
+    answered = subprocess.run(
+        [str(BIN / "kwf"), "send-event", "release-notes", "-n", NAMESPACE, "--data", '{"response": "yes"}', "--wait"],
+        capture_output=True,
+        text=True,
+    )
+    print((answered.stderr + answered.stdout).rstrip())
 
     say(f"Done in {time.monotonic() - started:.0f}s. Explore:")
     print(f"""  export KUBECONFIG={cluster.kubeconfig}

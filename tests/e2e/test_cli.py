@@ -154,7 +154,7 @@ def test_wait_reports_a_lost_pod_and_the_resume(
 
     described = kwf(cluster, "describe", "held", "-n", namespace).stdout
     assert "— pod lost, resumed on attempt 2 —" in described
-    assert "(attempt 2, 1 restart)" in described
+    assert "(attempt 2, 1 restart, 2 jobs)" in described  # the first lost pod is replaced by a new Job at once
     logs = kwf(cluster, "logs", "held", "-n", namespace, "--all-attempts")
     assert logs.returncode == 0, explain(logs)
     assert logs.stdout.count("==> pod held-") == 2

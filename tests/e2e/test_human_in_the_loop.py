@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from support import Cluster, OperatorProcess, wait_for, workflow_run
+from support import REPO, Cluster, OperatorProcess, wait_for, workflow_run
 
 
 def no_pods(cluster: Cluster, namespace: str, name: str) -> bool:
@@ -96,3 +96,16 @@ def test_wait_timeout_fails_a_run_nobody_answers(cluster: Cluster, operator: Ope
     condition = next(c for c in status["conditions"] if c["type"] == "Succeeded")
     assert condition["reason"] == "WaitTimeout" and "spec.waitTimeoutSeconds (3s)" in condition["message"]
     assert no_pods(cluster, namespace, "silent")
+
+
+def test_the_review_example_with_send_event_wait(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", str(REPO / "examples" / "human-in-the-loop.yaml"))
+    run = wait_for("the review question", lambda: waiting_for(cluster, namespace, "release-notes", 0), timeout=120)
+    assert run["status"]["waiting"]["requests"][0]["prefix"].startswith("Publish these notes?")
+
+    revise = cluster.kwf("send-event", "release-notes", "-n", namespace, "--data", '{"response": "Shorter."}', "--wait")
+    assert revise.returncode == 0, revise.stderr
+    assert "Shorter." in revise.stdout  # --wait prints the next question
+    approve = cluster.kwf("send-event", "release-notes", "-n", namespace, "--data", '{"response": "yes"}', "--wait")
+    assert approve.returncode == 0, approve.stderr
+    assert json.loads(approve.stdout) == {"published": "Shorter.", "rounds": 2}

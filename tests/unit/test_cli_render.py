@@ -219,6 +219,7 @@ def test_timeline_marks_the_attempt_change_and_the_running_step() -> None:
     status = {
         "phase": "Running",
         "attempt": 2,
+        "restarts": 1,
         "currentStep": "work",
         "steps": [step(1, "begin"), step(2), step(3), step(4, attempt=2)],
     }
@@ -231,10 +232,12 @@ def test_timeline_marks_the_attempt_change_and_the_running_step() -> None:
     without_current = describe.timeline({**status, "currentStep": None})
     assert without_current[-1].split()[:3] == ["→", "(next", "step)"]
     assert "→" not in "".join(describe.timeline({**status, "phase": "Succeeded"}))
+    # A new pod after an answered wait or a resume is no loss.
+    assert "— resumed on attempt 2 (a new pod) —" in [ln.strip() for ln in describe.timeline({**status, "restarts": 0})]
 
 
 def test_timeline_when_resumed_without_a_step_yet_and_when_truncated() -> None:
-    status = {"phase": "Running", "attempt": 2, "currentStep": "work", "steps": [step(60), step(61)]}
+    status = {"phase": "Running", "attempt": 2, "restarts": 1, "currentStep": "work", "steps": [step(60), step(61)]}
     lines = describe.timeline(status)
     assert "59 earlier step(s) not kept" in lines[1]
     assert lines[-2].strip() == "— pod lost, resumed on attempt 2 —"

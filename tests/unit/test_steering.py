@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kube_workflows.controller.steering import Action, decide
+from kube_workflows.controller.steering import Action, decide, replace_at_once
 
 COMPLETE = {"status": {"conditions": [{"type": "Complete", "status": "True"}]}, "spec": {}}
 RUNNING_JOB: dict[str, Any] = {"status": {"active": 1, "ready": 1}, "spec": {}}
@@ -50,3 +50,21 @@ def test_cancel_wins_and_finished_runs_are_left_alone() -> None:
     assert decide(run({"cancel": True}, phase="Pending"), None).actions == (Action.CANCEL,)
     for phase in ("Succeeded", "Failed", "Cancelled"):
         assert decide(run({"cancel": True, "events": [{}, {}]}, phase=phase), COMPLETE).actions == ()
+
+
+def lost(failed: int = 1, active: int = 0, before: int = 0, backoff_limit: int = 3, **extra: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"annotations": {"kube-workflows.dev/restarts-before": str(before)}},
+        "spec": {"backoffLimit": backoff_limit},
+        "status": {"failed": failed, "active": active, **extra},
+    }
+
+
+def test_only_the_runs_first_lost_pod_is_replaced_at_once() -> None:
+    assert replace_at_once(lost())
+    assert not replace_at_once(lost(failed=2))  # the Job controller's backoff handles a crash loop
+    assert not replace_at_once(lost(before=1))  # a later Job of the same run: the same
+    assert not replace_at_once(lost(active=1))  # the Job controller replaced it already
+    assert not replace_at_once(lost(backoff_limit=0))  # no replacements allowed
+    failing = {"conditions": [{"type": "FailureTarget", "status": "True"}]}
+    assert not replace_at_once(lost(**failing))  # e.g. the workflow raised (podFailurePolicy FailJob)

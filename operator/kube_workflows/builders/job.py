@@ -4,6 +4,9 @@ Kubernetes does the retrying: `backoffLimit` caps replacement pods, a pod failur
 Job at once on the runner's permanent exit codes (workflow raised, invalid run) and does not count
 disruptions, `podReplacementPolicy: Failed` starts a new pod only after the old one has stopped
 (so two runners never overlap), and `activeDeadlineSeconds` enforces `spec.timeoutSeconds`.
+
+A run can have several Jobs ("segments"): one more after each answered wait for input, and one when
+the operator replaces the run's first lost pod without the Job controller's backoff.
 """
 
 from __future__ import annotations
@@ -96,7 +99,8 @@ def build_runner_job(
         if value:
             pod_spec[key] = value
     job_spec: dict[str, Any] = {
-        "backoffLimit": spec.retry.max_restarts,
+        # Each Job of a run gets what is left of the run's pod replacements.
+        "backoffLimit": max(0, spec.retry.max_restarts - restarts_before),
         "podReplacementPolicy": "Failed",
         "podFailurePolicy": {
             "rules": [

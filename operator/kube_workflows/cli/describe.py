@@ -40,10 +40,11 @@ def timeline(status: Obj) -> list[str]:
     steps = list(status.get("steps") or [])
     if not steps:
         return ["  (no completed steps yet)"]
-    # A run that waited for input goes on in a new Job (status.segment counts them), so a new attempt
-    # means a lost pod only while there has been one Job.
-    one_job = int(status.get("segment") or 1) <= 1
-    marker = "— pod lost, resumed on attempt {} —" if one_job else "— resumed on attempt {} (a new pod) —"
+    # A new attempt (pod) follows a lost pod, an answered wait for input or a resume after suspension:
+    # only restarts in a run that never waited say which.
+    waited = any(c.get("type") == "Waiting" for c in status.get("conditions") or [])
+    lost = int(status.get("restarts") or 0) > 0 and not waited
+    marker = "— pod lost, resumed on attempt {} —" if lost else "— resumed on attempt {} (a new pod) —"
     rows: list[Row] = []
     first_seq = steps[0].get("seq")
     if isinstance(first_seq, int) and first_seq > 1:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kube_workflows.builders.names import bounded_name
-from kube_workflows.cli.render import TERMINAL_PHASES, Obj, events_delivered, status_of
+from kube_workflows.cli.render import TERMINAL_PHASES, Obj, status_of
 from kube_workflows.models import GROUP, KIND, VERSION, RunEvent
 from kube_workflows.models.workflowrun import NAME_PATTERN
 
@@ -191,7 +191,8 @@ def event_patch(run: Obj, event: Json) -> tuple[JsonPatch, int | None]:
 
 def event_outcome(run: Obj, index: int, generation: int | None) -> str | None:
     """Where spec.events[index], sent at metadata.generation `generation`, stands: None until the run has
-    moved past it, then "delivered", "rejected" (status.waiting.error says why) or "finished"."""
+        settled after it, then "delivered" (it waits for a later answer), "rejected" (status.waiting.error says
+    why) or "finished"."""
     status = status_of(run)
     waiting = (status.get("waiting") or {}) if status.get("phase") == "Waiting" else {}
     waits_for = waiting.get("eventIndex")
@@ -203,7 +204,8 @@ def event_outcome(run: Obj, index: int, generation: int | None) -> str | None:
         and waits_for in (index, index + 1)
     ):
         return "rejected"
-    if events_delivered(status) > index or (isinstance(waits_for, int) and waits_for > index):
+    # Settled: it asks the next question, or it ended (a run busy with the answer is neither yet).
+    if isinstance(waits_for, int) and waits_for > index:
         return "delivered"
     if status.get("phase") in TERMINAL_PHASES:
         return "finished"

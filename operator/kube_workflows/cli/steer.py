@@ -194,7 +194,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "  kwf send-event review --type my_pkg.events:Approval --data '{\"approved\": true}'\n\n"
         "Events are delivered in order, one per wait; one sent while the run is busy answers its next wait.\n"
         "An answer the run did not accept (kwf describe shows why) is replaced by the next one sent.\n"
-        "With --wait: wait until the run took the event, then print its next question, or its result.\n\n" + EXIT_CODES,
+        "With --wait: wait until the run asks its next question or finishes, and print that.\n\n" + EXIT_CODES,
     )
     send.add_argument("run", metavar="RUN")
     send.add_argument("--data", required=True, metavar="JSON", help='the event\'s fields, e.g. \'{"response": "yes"}\'')
@@ -204,7 +204,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="the event class (default: the one the run waits for; HumanResponseEvent after an InputRequiredEvent)",
     )
     namespace_flag(send)
-    send.add_argument("--wait", action="store_true", help="wait until the run has taken the event")
+    send.add_argument("--wait", action="store_true", help="wait until the run asks again or finishes")
     wait_timeout_flag(send)
     _output_flag(send, "the object (with --wait: once it took the event)")
     send.set_defaults(func=_send_event)

@@ -136,17 +136,42 @@ def cancel(run: dict[str, Any], job: dict[str, Any] | None) -> None:
     kopf.event(reference(run), type="Normal", reason="Cancelled", message=message)
 
 
-def start_next_segment(run: dict[str, Any], default_image: str) -> None:
-    """The answer the parked run waits for is in spec.events: a new Job resumes it from its checkpoint."""
-    namespace = run["metadata"]["namespace"]
+def _create_segment_job(run: dict[str, Any], default_image: str, restarts: int) -> dict[str, Any]:
+    """The run's next Job (`<run>-s<n>`); idempotent, as a restarted operator may create it again."""
     status = run.get("status") or {}
     segment = int(status.get("segment") or 1) + 1
-    job: Any = build_runner_job(run, default_image, segment=segment, restarts_before=_restarts(status))
+    job: Any = build_runner_job(run, default_image, segment=segment, restarts_before=restarts)
     try:
-        kube.batch().create_namespaced_job(namespace=namespace, body=job)
+        kube.batch().create_namespaced_job(namespace=run["metadata"]["namespace"], body=job)
     except ApiException as exc:
-        if exc.status != 409:  # a restarted operator may have created it already
+        if exc.status != 409:
             raise
+    assert isinstance(job, dict)
+    return job
+
+
+def replace_lost_pod(run: dict[str, Any], lost_job: dict[str, Any], default_image: str) -> None:
+    """The run's first pod loss: a new Job resumes it now (see steering.replace_at_once)."""
+    status = run.get("status") or {}
+    if status.get("error") or (status.get("checkpoint") or {}).get("final") or status.get("waiting"):
+        return  # the runner recorded an outcome: the Job controller's verdict follows
+    restarts = _restarts(status) + 1
+    job = _create_segment_job(run, default_image, restarts)
+    seq = (status.get("checkpoint") or {}).get("seq") or 0
+    message = f"the runner pod was lost; a new pod (Job {job['metadata']['name']}) resumes from checkpoint {seq}"
+    observed = run_status.Observed(Phase.RUNNING, "Unknown", "Resuming", message, False, restarts)
+    _set_phase(run, observed, {"segment": int(status.get("segment") or 1) + 1, "jobName": job["metadata"]["name"]})
+    # Suspended, not deleted: no replacement of its own, and the lost pod's logs stay readable.
+    kube.batch().patch_namespaced_job(
+        lost_job["metadata"]["name"], run["metadata"]["namespace"], {"spec": {"suspend": True}}
+    )
+
+
+def start_next_segment(run: dict[str, Any], default_image: str) -> None:
+    """The answer the parked run waits for is in spec.events: a new Job resumes it from its checkpoint."""
+    status = run.get("status") or {}
+    segment = int(status.get("segment") or 1) + 1
+    job = _create_segment_job(run, default_image, _restarts(status))
     index = int((status.get("waiting") or {}).get("eventIndex") or 0)
     seq = (status.get("checkpoint") or {}).get("seq")
     message = f"delivering spec.events[{index}]; a new pod resumes from checkpoint {seq}"

@@ -303,6 +303,13 @@ def job_changed(
         if fresh_status.get("jobName") not in (None, body["metadata"]["name"]):
             return  # the run moved on to its next Job meanwhile
         run = fresh
+    if steering.replace_at_once(job):
+        fresh = actions.read_run(namespace, owner["name"])
+        if fresh is not None and (fresh.get("status") or {}).get("jobName") == body["metadata"]["name"]:
+            actions.replace_lost_pod(fresh, job, DEFAULT_RUNNER_IMAGE)
+            observed = run_status.observe(fresh.get("status") or {}, job)
+            _post_transition_events(_ref(namespace, owner), owner["uid"], observed, entry)
+            return
     observed = run_status.observe(run.get("status") or {}, job)
     patch = run_status.status_patch(run, observed)
     if observed.phase == Phase.WAITING and "metadata" in run and "spec" in run:

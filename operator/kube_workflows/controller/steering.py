@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from kube_workflows.builders.names import RESTARTS_BEFORE_ANNOTATION
 from kube_workflows.models import TERMINAL_PHASES, Phase
 
 
@@ -78,3 +79,23 @@ def decide(run: dict[str, Any], job: dict[str, Any] | None) -> Decision:
             actions.append(Action.NEXT_SEGMENT)
         return Decision(tuple(actions))
     return Decision((Action.RESUME_JOB,) if job_suspended else ())
+
+
+def replace_at_once(job: dict[str, Any]) -> bool:
+    """The run's first lost pod: replace it now with a new Job instead of after the Job controller's
+    pod-failure backoff (10 s, doubling). Later losses wait out that backoff, so a crash loop still
+    slows down."""
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    annotations = (job.get("metadata") or {}).get("annotations") or {}
+    first_loss = int(status.get("failed") or 0) == 1 and int(annotations.get(RESTARTS_BEFORE_ANNOTATION) or 0) == 0
+    ended = any(
+        c.get("status") == "True" and c.get("type") in ("Failed", "FailureTarget", "Complete", "SuccessCriteriaMet")
+        for c in status.get("conditions") or []
+    )
+    return (
+        first_loss
+        and not ended
+        and not int(status.get("active") or 0)
+        and int(spec.get("backoffLimit") or 0) > 0
+        and not spec.get("suspend")
+    )
