@@ -56,8 +56,10 @@ endif
 demo: venv controlplane helm
 	$(BIN)/python hack/demo.py
 
+# All measures, or some: make bench M="start resume". KWF_BENCH_RUNS=100 shrinks the scale measure.
+M ?=
 bench: venv controlplane
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(M)
 
 # The full-size chaos suite (CI runs 4 runs); override with KWF_CHAOS_RUNS=N.
 chaos: venv controlplane

@@ -20,6 +20,7 @@ from kube_workflows.devcluster.node_env import (
     base_env,
     container_argv,
     expand,
+    fakes_run,
     resolve_container_env,
     volume_env_name,
     wants_service_account_token,
@@ -195,6 +196,19 @@ def test_base_env_puts_the_venv_first_and_leaks_nothing(tmp_path: Path) -> None:
     assert env["KWF_LOCAL_NODE"] == "1"
     assert env["LANG"] == "C.UTF-8" and env["PYTHONPATH"] == "/src"
     assert "SECRET_TOKEN" not in env
+
+
+def test_fake_run_needs_both_the_node_flag_and_the_pod_annotation() -> None:
+    pod = make_pod()
+    annotated = make_pod()
+    annotated["metadata"]["annotations"]["kube-workflows.dev/fake-run"] = "true"
+    assert fakes_run(annotated, enabled=True)
+    assert not fakes_run(annotated, enabled=False)  # a normal node ignores the annotation
+    assert not fakes_run(pod, enabled=True)
+    annotated["metadata"]["annotations"]["kube-workflows.dev/fake-run"] = "false"
+    assert not fakes_run(annotated, enabled=True)
+    del pod["metadata"]["annotations"]
+    assert not fakes_run(pod, enabled=True)
 
 
 def test_volume_env_name() -> None:

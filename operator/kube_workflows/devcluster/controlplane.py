@@ -152,11 +152,16 @@ class DevCluster:
 
     # --- up ----------------------------------------------------------------------------------
     def up(
-        self, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr), *, with_node: bool = True
+        self,
+        log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+        *,
+        with_node: bool = True,
+        fake_run: bool = False,
     ) -> ClusterState:
         """Start every component; return once the node is Ready. A running healthy cluster is kept.
 
-        `with_node=False` starts the control plane alone (for working on the local node itself).
+        `with_node=False` starts the control plane alone (for working on the local node itself);
+        `fake_run=True` starts the node with `--fake-run` (benchmarks only, see `devcluster.node`).
         """
         if self.is_up():
             state = self.load_state()
@@ -291,6 +296,7 @@ class DevCluster:
                 f"--tls-cert={certs['node'].cert}",
                 f"--tls-key={certs['node'].key}",
                 f"--apiserver-ca={p / 'ca.crt'}",
+                *(["--fake-run"] if fake_run else []),
             ],
             self._node_ready,
         )

@@ -9,7 +9,8 @@ No isolation, no resource limits, no probes, no volumes other than emptyDir (as 
 
 Run it as `python -m kube_workflows.devcluster.node --kubeconfig ... --data-dir ... --node-name ...
 --port ... --tls-cert ... --tls-key ... --apiserver-ca ...` (`devcluster.controlplane` does).
-Tests crash a pod behind the API's back with `kill_pod_processes`.
+Tests crash a pod behind the API's back with `kill_pod_processes`. `--fake-run` is for the scale
+benchmark: annotated pods get a container that only sleeps (`node_env.fakes_run`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from kube_workflows.devcluster.node_env import LOCAL_IP, SA_MOUNT, Json, mount_namespace_argv
+from kube_workflows.devcluster.node_env import (
+    FAKE_RUN_ANNOTATION,
+    FAKE_RUN_ARGV,
+    LOCAL_IP,
+    SA_MOUNT,
+    Json,
+    mount_namespace_argv,
+)
 from kube_workflows.devcluster.node_logs import LogServer, LogTarget
 from kube_workflows.devcluster.node_pods import (
     TERMINAL_PHASES,
@@ -261,7 +269,11 @@ class LocalNode:
             "pods get their ServiceAccount token %s",
             f"bind-mounted on {SA_MOUNT}" if mount else "through a per-pod KUBECONFIG",
         )
-        self.settings = NodeSettings(self.data_dir, self.name, configuration.host, args.apiserver_ca, mount)
+        self.settings = NodeSettings(
+            self.data_dir, self.name, configuration.host, args.apiserver_ca, mount, fake_run=args.fake_run
+        )
+        if args.fake_run:
+            log.info("fake-run mode (benchmarks): pods annotated %s=true run %s", FAKE_RUN_ANNOTATION, FAKE_RUN_ARGV)
         self.pod_api = PodApi(self.core)
         self.server = LogServer(self.port, args.tls_cert, args.tls_key, self._find_log)
         self._ready_since = rfc3339()
@@ -510,6 +522,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tls-cert", type=Path, required=True, help="serving certificate for --port")
     parser.add_argument("--tls-key", type=Path, required=True)
     parser.add_argument("--apiserver-ca", type=Path, required=True, help="CA of the apiserver (pods' ca.crt)")
+    parser.add_argument(
+        "--fake-run",
+        action="store_true",
+        help=f"benchmarks only: containers of pods annotated {FAKE_RUN_ANNOTATION}=true run "
+        f"`{' '.join(FAKE_RUN_ARGV)}` instead of their command (see bench/scale.py)",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -23,6 +23,9 @@ LOCAL_IP = "127.0.0.1"
 SA_MOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 _PASSTHROUGH_ENV = ("LANG", "LC_ALL", "TZ", "PYTHONPATH")
 _MOUNT_SCRIPT = f'mkdir -p {SA_MOUNT} 2>/dev/null; mount --bind "$KWF_SA_DIR" {SA_MOUNT} && exec "$@"'
+# Benchmarks only (`--fake-run`): pods annotated so run this instead of their command.
+FAKE_RUN_ANNOTATION = "kube-workflows.dev/fake-run"
+FAKE_RUN_ARGV = ("sleep", "infinity")
 
 
 class ContainerConfigError(Exception):
@@ -138,6 +141,14 @@ def container_argv(container: Json, env: Mapping[str, str]) -> list[str]:
             "as a local process and cannot run an image's entrypoint"
         )
     return [expand(a, env) for a in [*container["command"], *(container.get("args") or [])]]
+
+
+def fakes_run(pod: Json, enabled: bool) -> bool:
+    """Whether a node started with `--fake-run` (`enabled`) runs `FAKE_RUN_ARGV` for this pod's containers:
+    a container that stays Running, costs next to nothing, and stops when the pod is deleted. For the
+    operator-only part of the scale benchmark (`bench/scale.py`), never for real work."""
+    annotations = pod.get("metadata", {}).get("annotations") or {}
+    return enabled and annotations.get(FAKE_RUN_ANNOTATION) == "true"
 
 
 def base_env(pod: Json, server: str, home: Path, host_env: Mapping[str, str]) -> dict[str, str]:
