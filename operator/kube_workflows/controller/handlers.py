@@ -239,16 +239,18 @@ def spec_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """Act on cancel, suspend and answers (spec.events), and acknowledge the edit (observedGeneration).
     The rest of a started run's Job is immutable: of the other fields only ttlSecondsAfterFinished
     takes effect; the identity fields are rejected at admission."""
-    # Fresh: steering acts on status (segment, waiting) that the runner and other handlers change.
-    run = actions.read_run(body["metadata"]["namespace"], body["metadata"]["name"])
-    if run is None:
-        return
-    if (run.get("status") or {}).get("jobName") or run["spec"].get("cancel"):
-        actions.reconcile(run, DEFAULT_RUNNER_IMAGE)
     generation = body["metadata"].get("generation")
     patch.status["observedGeneration"] = generation
-    fresh = actions.read_run(body["metadata"]["namespace"], body["metadata"]["name"]) or run
-    conditions = plain((fresh.get("status") or {}).get("conditions") or [])
+    spec, phase = body.get("spec") or {}, (body.get("status") or {}).get("phase")
+    steered = spec.get("cancel") or spec.get("suspend") or spec.get("events")
+    run = plain(body)
+    if steered or phase in (Phase.WAITING, Phase.SUSPENDED):
+        # Fresh: steering acts on status (segment, waiting) that the runner and other handlers change.
+        run = actions.read_run(body["metadata"]["namespace"], body["metadata"]["name"]) or run
+        if (run.get("status") or {}).get("jobName") or run["spec"].get("cancel"):
+            actions.reconcile(run, DEFAULT_RUNNER_IMAGE)
+            run = actions.read_run(body["metadata"]["namespace"], body["metadata"]["name"]) or run
+    conditions = plain((run.get("status") or {}).get("conditions") or [])
     if conditions:
         patch.status["conditions"] = [{**c, "observedGeneration": generation} for c in conditions]
 
