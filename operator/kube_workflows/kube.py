@@ -46,3 +46,10 @@ def rbac() -> client.RbacAuthorizationV1Api:
 
 
 WORKFLOWRUN: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": PLURAL}
+
+
+def discard(response: Any) -> None:
+    """Read an unparsed (`_preload_content=False`) response to its end and return its keep-alive
+    connection to the pool: an unread one is dropped, and the next call pays a new TLS handshake."""
+    response.drain_conn()
+    response.release_conn()

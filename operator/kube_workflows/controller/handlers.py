@@ -129,9 +129,7 @@ def _create(obj: dict[str, Any]) -> bool:
     create = creators[kind]
     try:
         # Unparsed: turning each response into client model objects only costs memory and CPU.
-        response = create(namespace=ns, body=obj, _preload_content=False)
-        response.drain_conn()
-        response.release_conn()
+        kube.discard(create(namespace=ns, body=obj, _preload_content=False))
     except ApiException as exc:
         if exc.status == 409:
             return False

@@ -30,9 +30,6 @@ class Action(StrEnum):
 class Decision:
     actions: tuple[Action, ...]
 
-    def __contains__(self, action: object) -> bool:
-        return action in self.actions
-
 
 def job_completed(job: dict[str, Any] | None) -> bool:
     conditions = ((job or {}).get("status") or {}).get("conditions") or []
