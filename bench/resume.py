@@ -21,8 +21,8 @@ from bench.watch import EventWatch, Sightings
 from kube_workflows.builders.names import RUN_LABEL
 from kube_workflows.devcluster.node import kill_pod_processes
 from kube_workflows.runner.loader import load_workflow
-from kube_workflows.runner.main import restore_context
 from kube_workflows.runner.reporter import Reporter
+from kube_workflows.runner.restore import restore_context
 from support import wait_for, workflow_run
 
 TARGET = 1.2
@@ -92,7 +92,7 @@ def restore_1mb(bench: BenchCluster, namespace: str, repeats: int = 5) -> Restor
     samples = []
     for _ in range(repeats):
         t = time.perf_counter()
-        ctx, _resuming = restore_context(workflow, run, reporter)
+        ctx = restore_context(workflow, run, reporter).ctx
         samples.append(time.perf_counter() - t)
         assert ctx is not None
     release.touch()

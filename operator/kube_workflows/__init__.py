@@ -3,6 +3,14 @@
 from typing import Any
 
 
+def idempotency_key() -> str:
+    """A key for the side effects of the running step: the same when the step re-runs after a crash,
+    different for every other step execution. Call it inside a step; see `kube_workflows.idempotency`."""
+    from kube_workflows.idempotency import step_idempotency_key
+
+    return step_idempotency_key()
+
+
 def __getattr__(name: str) -> Any:
     # Lazy: reading the installed metadata costs ~70 ms, which a starting runner pod need not pay.
     if name == "__version__":

@@ -45,11 +45,14 @@ def test_failure_policy_fails_fast_on_workflow_errors_and_retries_crashes() -> N
     assert spec["backoffLimit"] == 5
     assert spec["activeDeadlineSeconds"] == 600
     assert spec["podReplacementPolicy"] == "Failed"
-    fail_rule, ignore_rule = spec["podFailurePolicy"]["rules"]
+    fail_rule, not_claimed_rule, ignore_rule = spec["podFailurePolicy"]["rules"]
     assert fail_rule["action"] == "FailJob"
     assert set(fail_rule["onExitCodes"]["values"]) == {exit_codes.WORKFLOW_RAISED, exit_codes.INVALID_RUN}
     assert exit_codes.INFRASTRUCTURE not in fail_rule["onExitCodes"]["values"]  # retried
     assert ignore_rule == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
+    # A late pod that found the run finished, cancelled or suspended neither fails the Job nor uses a retry.
+    assert not_claimed_rule["action"] == "Ignore"
+    assert not_claimed_rule["onExitCodes"]["values"] == [exit_codes.NOT_CLAIMED]
     assert spec["template"]["spec"]["restartPolicy"] == "Never"
 
 

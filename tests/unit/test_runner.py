@@ -7,54 +7,22 @@ checkpoint contract precisely and fast.
 from __future__ import annotations
 
 import asyncio
-import copy
 import sys
 from pathlib import Path
 from typing import Any
 
-import jsonpatch
 import pytest
 
 from kube_workflows.checkpoint import decode_checkpoint
 from kube_workflows.runner import exit_codes
 from kube_workflows.runner.main import RunnerIdentity, execute
-from kube_workflows.runner.reporter import Reporter, Superseded
+from kube_workflows.runner.reporter import Reporter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflows"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-class InMemoryRuns(Reporter):
-    """Reporter whose API server is a dict; applies patches the way the API server does."""
-
-    def __init__(self, runs: dict[str, dict[str, Any]], name: str) -> None:
-        self.namespace, self.name, self.runs = "ns", name, runs
-        self.writes: list[list[dict[str, Any]]] = []
-        self.fail_after: int | None = None
-        self.chunks: dict[tuple[str, str], str] = getattr(runs, "chunks", {})
-
-    def put_chunk(self, body: dict[str, Any]) -> None:
-        payload = (body.get("data") or body.get("stringData"))["data"]
-        self.chunks[(body["kind"], body["metadata"]["name"])] = payload
-
-    def read_chunk(self, kind: str, name: str) -> str:
-        return self.chunks[(kind, name)]
-
-    def read(self, name: str | None = None) -> dict[str, Any]:
-        return copy.deepcopy(self.runs[name or self.name])
-
-    def _send_merge(self, body: dict[str, Any]) -> None:
-        status = self.runs[self.name].setdefault("status", {})
-        status.update(body["status"])
-
-    def write(self, what: str, patch: list[dict[str, Any]]) -> None:
-        if self.fail_after is not None and len(self.writes) >= self.fail_after:
-            raise Superseded("a newer attempt owns the run")
-        try:
-            self.runs[self.name] = jsonpatch.apply_patch(self.runs[self.name], patch)
-        except jsonpatch.JsonPatchTestFailed as exc:
-            raise Superseded(str(exc)) from exc
-        self.writes.append(patch)
+from inmemory_api import InMemoryApi
 
 
 def new_run(name: str, workflow: str, **spec: Any) -> dict[str, Any]:
@@ -64,21 +32,27 @@ def new_run(name: str, workflow: str, **spec: Any) -> dict[str, Any]:
     }
 
 
-async def run_once(runs: dict[str, dict[str, Any]], name: str, pod: str = "pod-1") -> tuple[int, InMemoryRuns]:
-    reporter = InMemoryRuns(runs, name)
+def reporter_for(runs: InMemoryApi, name: str) -> Reporter:
+    return Reporter("ns", name, api=runs, retry_budget_seconds=5)
+
+
+async def run_once(runs: InMemoryApi, name: str, pod: str = "pod-1") -> tuple[int, Reporter]:
+    reporter = reporter_for(runs, name)
     code = await execute(RunnerIdentity("ns", name, pod, handle_sigterm=False), reporter)
     return code, reporter
 
 
 async def test_one_fenced_write_per_completed_step(tmp_path: Path) -> None:
-    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 4, "record": str(tmp_path / "rec")})}
+    runs = InMemoryApi(
+        {"r": new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 4, "record": str(tmp_path / "rec")})}
+    )
     code, reporter = await run_once(runs, "r")
     assert code == exit_codes.SUCCEEDED
     status = runs["r"]["status"]
     assert status["result"] == {"steps": 4, "total": 10}
     # begin + 3 work steps checkpointed one write each; the 4th work step's write carries the result.
-    assert len(reporter.writes) == 5
-    assert all(p[0] == {"op": "test", "path": "/status/attempt", "value": 1} for p in reporter.writes)
+    assert reporter.writes == 5
+    assert all(p[0] == {"op": "test", "path": "/status/attempt", "value": 1} for p in runs.patches)
     assert [s["seq"] for s in status["steps"]] == [1, 2, 3, 4, 5]
     assert status["checkpoint"]["final"] is True and status["checkpoint"]["stepsCompleted"] == 5
     assert decode_checkpoint(status["checkpoint"]["data"])["state"]["state_data"]["_data"]["total"] == "10"
@@ -86,9 +60,9 @@ async def test_one_fenced_write_per_completed_step(tmp_path: Path) -> None:
 
 async def test_resume_skips_completed_steps(tmp_path: Path) -> None:
     record = tmp_path / "rec"
-    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 6, "record": str(record)})}
-    reporter = InMemoryRuns(runs, "r")
-    reporter.fail_after = 3  # begin, step 1, step 2 checkpointed; then this pod "dies"
+    runs = InMemoryApi({"r": new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 6, "record": str(record)})})
+    reporter = reporter_for(runs, "r")
+    runs.supersede_after = 3  # begin, step 1, step 2 checkpointed; then this pod "dies"
     code = await execute(RunnerIdentity("ns", "r", "pod-1", handle_sigterm=False), reporter)
     assert code == exit_codes.SUPERSEDED
     assert runs["r"]["status"]["checkpoint"]["seq"] == 3
@@ -97,15 +71,16 @@ async def test_resume_skips_completed_steps(tmp_path: Path) -> None:
     lines = record.read_text().splitlines()
     # step 3 ran on pod-1 but its checkpoint never landed: it runs again (at-least-once for the
     # step in flight); steps 1 and 2 were checkpointed and never run again.
-    assert lines == ["step 1 - 1", "step 2 - 1", "step 3 - 1", "step 3 - 2", "step 4 - 2", "step 5 - 2", "step 6 - 2"]
+    # (attempt 2 is the pod that superseded pod-1 and vanished; pod-2 is attempt 3)
+    assert lines == ["step 1 - 1", "step 2 - 1", "step 3 - 1", "step 3 - 3", "step 4 - 3", "step 5 - 3", "step 6 - 3"]
     assert runs["r"]["status"]["result"] == {"steps": 6, "total": 21}
-    assert runs["r"]["status"]["attempt"] == 2
+    assert runs["r"]["status"]["attempt"] == 3
 
 
 async def test_stale_attempt_cannot_write() -> None:
-    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 2})}
+    runs = InMemoryApi({"r": new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 2})})
     runs["r"]["status"] = {"attempt": 1}
-    reporter = InMemoryRuns(runs, "r")
+    reporter = reporter_for(runs, "r")
     # A newer pod claims the run between this pod's claim and its first checkpoint.
     original_claim = reporter.claim
 
@@ -117,11 +92,11 @@ async def test_stale_attempt_cannot_write() -> None:
     reporter.claim = claim_then_lose  # type: ignore[method-assign]
     code = await execute(RunnerIdentity("ns", "r", "old-pod", handle_sigterm=False), reporter)
     assert code == exit_codes.SUPERSEDED
-    assert "checkpoint" not in runs["r"]["status"] and reporter.writes == []
+    assert "checkpoint" not in runs["r"]["status"] and reporter.writes == 0
 
 
 async def test_context_from_continues_store_state() -> None:
-    runs = {"a": new_run("a", "kwf_examples.context_state:MyWorkflow")}
+    runs = InMemoryApi({"a": new_run("a", "kwf_examples.context_state:MyWorkflow")})
     assert (await run_once(runs, "a"))[0] == exit_codes.SUCCEEDED
     assert runs["a"]["status"]["result"] == "The step ran 1 times"
     runs["a"]["status"]["phase"] = "Succeeded"  # the operator's part
@@ -131,17 +106,17 @@ async def test_context_from_continues_store_state() -> None:
 
 
 async def test_context_from_an_unfinished_run_fails_clearly() -> None:
-    runs = {
-        "a": new_run("a", "kwf_examples.context_state:MyWorkflow"),
-        "b": new_run("b", "kwf_examples.context_state:MyWorkflow", contextFrom={"name": "a"}),
-    }
+    runs = InMemoryApi(
+        a=new_run("a", "kwf_examples.context_state:MyWorkflow"),
+        b=new_run("b", "kwf_examples.context_state:MyWorkflow", contextFrom={"name": "a"}),
+    )
     code, _ = await run_once(runs, "b")
     assert code == exit_codes.INVALID_RUN
     assert runs["b"]["status"]["error"]["reason"] == "ContextSourceNotSucceeded"
 
 
 async def test_workflow_error_is_recorded_with_its_step() -> None:
-    runs = {"r": new_run("r", "kwf_testflows.failing:RaisesInSecondStep")}
+    runs = InMemoryApi({"r": new_run("r", "kwf_testflows.failing:RaisesInSecondStep")})
     code, _ = await run_once(runs, "r")
     assert code == exit_codes.WORKFLOW_RAISED
     error = runs["r"]["status"]["error"]
@@ -160,7 +135,7 @@ async def test_workflow_error_is_recorded_with_its_step() -> None:
     ],
 )
 async def test_bad_workflow_reference(workflow: str, reason: str, fragment: str) -> None:
-    runs = {"r": new_run("r", workflow)}
+    runs = InMemoryApi({"r": new_run("r", workflow)})
     code, _ = await run_once(runs, "r")
     assert code == exit_codes.INVALID_RUN
     assert runs["r"]["status"]["error"]["reason"] == reason
@@ -168,7 +143,7 @@ async def test_bad_workflow_reference(workflow: str, reason: str, fragment: str)
 
 
 async def test_corrupt_checkpoint_fails_instead_of_restarting_from_scratch() -> None:
-    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain")}
+    runs = InMemoryApi({"r": new_run("r", "kwf_testflows.steps:StepChain")})
     runs["r"]["status"] = {"checkpoint": {"seq": 3, "data": "garbage", "encoding": "json+zlib+base64"}}
     code, _ = await run_once(runs, "r")
     assert code == exit_codes.INVALID_RUN
@@ -176,16 +151,16 @@ async def test_corrupt_checkpoint_fails_instead_of_restarting_from_scratch() -> 
 
 
 async def test_finished_run_is_not_run_again() -> None:
-    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 2})}
+    runs = InMemoryApi({"r": new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 2})})
     await run_once(runs, "r")
     writes_before = runs["r"]["status"]["checkpoint"]["seq"]
     code, reporter = await run_once(runs, "r", pod="pod-2")
-    assert code == exit_codes.SUCCEEDED and reporter.writes == []
+    assert code == exit_codes.SUCCEEDED and reporter.writes == 0
     assert runs["r"]["status"]["checkpoint"]["seq"] == writes_before
 
 
 async def test_context_of_another_workflow_is_refused() -> None:
-    runs = {"a": new_run("a", "kwf_examples.context_state:MyWorkflow")}
+    runs = InMemoryApi({"a": new_run("a", "kwf_examples.context_state:MyWorkflow")})
     await run_once(runs, "a")
     runs["a"]["status"]["phase"] = "Succeeded"
     runs["b"] = new_run("b", "kwf_testflows.steps:StepChain", contextFrom={"name": "a"})
@@ -197,7 +172,7 @@ async def test_context_of_another_workflow_is_refused() -> None:
 
 
 async def test_input_rejected_by_a_typed_start_event() -> None:
-    runs = {"r": new_run("r", "kwf_testflows.typed:PlaceOrder", input={"item": "tea", "quantity": "many"})}
+    runs = InMemoryApi({"r": new_run("r", "kwf_testflows.typed:PlaceOrder", input={"item": "tea", "quantity": "many"})})
     code, _ = await run_once(runs, "r")
     assert code == exit_codes.INVALID_RUN
     error = runs["r"]["status"]["error"]
@@ -205,14 +180,8 @@ async def test_input_rejected_by_a_typed_start_event() -> None:
     assert "spec.input" in error["message"] and "quantity" in error["message"]
 
 
-class Runs(dict[str, dict[str, Any]]):
-    """Runs plus the ConfigMaps/Secrets their checkpoints were offloaded to."""
-
-    chunks: dict[tuple[str, str], str]
-
-
 async def test_large_checkpoints_are_offloaded_in_alternating_slots(tmp_path: Path) -> None:
-    runs = Runs(
+    runs = InMemoryApi(
         r=new_run(
             "r",
             "kwf_testflows.big_state:BigState",
@@ -220,7 +189,6 @@ async def test_large_checkpoints_are_offloaded_in_alternating_slots(tmp_path: Pa
             checkpoint={"inlineLimitBytes": 64 * 1024, "sensitive": True},
         )
     )
-    runs.chunks = {}
     code, _ = await run_once(runs, "r")
     assert code == exit_codes.SUCCEEDED
     checkpoint = runs["r"]["status"]["checkpoint"]
@@ -233,7 +201,7 @@ async def test_large_checkpoints_are_offloaded_in_alternating_slots(tmp_path: Pa
 
 async def test_resume_from_an_offloaded_checkpoint(tmp_path: Path) -> None:
     release = tmp_path / "release"
-    runs = Runs(
+    runs = InMemoryApi(
         r=new_run(
             "r",
             "kwf_testflows.big_state:BigState",
@@ -241,8 +209,7 @@ async def test_resume_from_an_offloaded_checkpoint(tmp_path: Path) -> None:
             checkpoint={"inlineLimitBytes": 64 * 1024},
         )
     )
-    runs.chunks = {}
-    reporter = InMemoryRuns(runs, "r")
+    reporter = reporter_for(runs, "r")
     # "fill" is checkpointed (offloaded); "finish" waits for `release`, and the pod dies meanwhile.
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(execute(RunnerIdentity("ns", "r", "p1", handle_sigterm=False), reporter), 3)
@@ -255,10 +222,9 @@ async def test_resume_from_an_offloaded_checkpoint(tmp_path: Path) -> None:
 
 
 async def test_over_the_hard_cap_fails_clearly() -> None:
-    runs = Runs(
+    runs = InMemoryApi(
         r=new_run("r", "kwf_testflows.big_state:BigState", input={"size_mb": 1}, checkpoint={"maxBytes": 100 * 1024})
     )
-    runs.chunks = {}
     code, _ = await run_once(runs, "r")
     assert code == exit_codes.INVALID_RUN
     error = runs["r"]["status"]["error"]
@@ -267,7 +233,7 @@ async def test_over_the_hard_cap_fails_clearly() -> None:
 
 async def test_a_waiting_run_parks_then_resumes_with_each_answer(tmp_path: Path) -> None:
     record = tmp_path / "rec"
-    runs = {"q": new_run("q", "kwf_testflows.questions:Questions", input={"record": str(record)})}
+    runs = InMemoryApi({"q": new_run("q", "kwf_testflows.questions:Questions", input={"record": str(record)})})
     code, _ = await run_once(runs, "q")
     assert code == exit_codes.WAITING
     waiting = runs["q"]["status"]["waiting"]
@@ -299,7 +265,7 @@ async def test_a_waiting_run_parks_then_resumes_with_each_answer(tmp_path: Path)
 
 async def test_answers_sent_ahead_are_delivered_without_parking() -> None:
     events = [{"data": {"response": "Ada"}}, {"data": {"response": "green"}}]
-    runs = {"q": new_run("q", "kwf_testflows.questions:Questions", events=events)}
+    runs = InMemoryApi({"q": new_run("q", "kwf_testflows.questions:Questions", events=events)})
     code, _ = await run_once(runs, "q")
     assert code == exit_codes.SUCCEEDED
     assert runs["q"]["status"]["result"]["answer"] == "Ada likes green"
@@ -307,7 +273,7 @@ async def test_answers_sent_ahead_are_delivered_without_parking() -> None:
 
 async def test_an_answer_the_event_class_rejects_keeps_the_run_waiting() -> None:
     events = [{"data": {"response": "Ada"}}, {"data": {"reply": "red"}}]
-    runs = {"q": new_run("q", "kwf_testflows.questions:Questions", events=events)}
+    runs = InMemoryApi({"q": new_run("q", "kwf_testflows.questions:Questions", events=events)})
     runs["q"]["metadata"]["generation"] = 2
     code, _ = await run_once(runs, "q")
     assert code == exit_codes.WAITING
@@ -323,8 +289,7 @@ async def test_an_answer_the_event_class_rejects_keeps_the_run_waiting() -> None
 async def test_fork_continues_from_a_kept_checkpoint(tmp_path: Path) -> None:
     record = tmp_path / "rec"
     spec = {"input": {"steps": 5, "record": str(record)}, "checkpoint": {"history": 3}}
-    runs = Runs(a=new_run("a", "kwf_testflows.steps:StepChain", **spec))
-    runs.chunks = {}
+    runs = InMemoryApi(a=new_run("a", "kwf_testflows.steps:StepChain", **spec))
     assert (await run_once(runs, "a"))[0] == exit_codes.SUCCEEDED
     status = runs["a"]["status"]
     assert [c["seq"] for c in status["history"]] == [4, 5, 6]
@@ -339,8 +304,7 @@ async def test_fork_continues_from_a_kept_checkpoint(tmp_path: Path) -> None:
 
 
 async def test_fork_from_a_checkpoint_no_longer_kept_fails_clearly() -> None:
-    runs = Runs(a=new_run("a", "kwf_testflows.steps:StepChain", input={"steps": 5}, checkpoint={"history": 2}))
-    runs.chunks = {}
+    runs = InMemoryApi(a=new_run("a", "kwf_testflows.steps:StepChain", input={"steps": 5}, checkpoint={"history": 2}))
     await run_once(runs, "a")
     runs["b"] = new_run("b", "kwf_testflows.steps:StepChain", contextFrom={"name": "a", "seq": 2})
     code, _ = await run_once(runs, "b")
@@ -353,12 +317,12 @@ async def test_fork_from_a_checkpoint_no_longer_kept_fails_clearly() -> None:
 async def test_checkpoint_every_n_steps_writes_less_and_keeps_every_step_record(tmp_path: Path) -> None:
     record = tmp_path / "rec"
     spec = {"input": {"steps": 7, "record": str(record)}, "checkpoint": {"everySteps": 3}}
-    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain", **spec)}
+    runs = InMemoryApi({"r": new_run("r", "kwf_testflows.steps:StepChain", **spec)})
     code, reporter = await run_once(runs, "r")
     assert code == exit_codes.SUCCEEDED
     status = runs["r"]["status"]
     # begin + 6 work steps = 7 checkpointable completions → writes after 3 and 6, then the final one.
-    assert len(reporter.writes) == 3 and status["checkpoint"]["seq"] == 3
+    assert reporter.writes == 3 and status["checkpoint"]["seq"] == 3
     assert [s["name"] for s in status["steps"]] == ["begin", *["work"] * 7]
     assert [s["seq"] for s in status["steps"]] == [1, 1, 1, 2, 2, 2, 3, 3]
     assert status["result"] == {"steps": 7, "total": 28}
@@ -367,9 +331,9 @@ async def test_checkpoint_every_n_steps_writes_less_and_keeps_every_step_record(
 async def test_a_pod_lost_between_checkpoints_reruns_only_the_unwritten_steps(tmp_path: Path) -> None:
     record = tmp_path / "rec"
     spec = {"input": {"steps": 6, "record": str(record)}, "checkpoint": {"everySteps": 2}}
-    runs = {"r": new_run("r", "kwf_testflows.steps:StepChain", **spec)}
-    reporter = InMemoryRuns(runs, "r")
-    reporter.fail_after = 1  # the checkpoint after begin + step 1 lands; the next write fails
+    runs = InMemoryApi({"r": new_run("r", "kwf_testflows.steps:StepChain", **spec)})
+    reporter = reporter_for(runs, "r")
+    runs.supersede_after = 1  # the checkpoint after begin + step 1 lands; the next write fails
     assert await execute(RunnerIdentity("ns", "r", "pod-1", handle_sigterm=False), reporter) == exit_codes.SUPERSEDED
     assert (await run_once(runs, "r", pod="pod-2"))[0] == exit_codes.SUCCEEDED
     lines = record.read_text().splitlines()
@@ -378,10 +342,83 @@ async def test_a_pod_lost_between_checkpoints_reruns_only_the_unwritten_steps(tm
         "step 1 - 1",
         "step 2 - 1",
         "step 3 - 1",
-        "step 2 - 2",
-        "step 3 - 2",
-        "step 4 - 2",
-        "step 5 - 2",
-        "step 6 - 2",
+        "step 2 - 3",
+        "step 3 - 3",
+        "step 4 - 3",
+        "step 5 - 3",
+        "step 6 - 3",
     ]
     assert runs["r"]["status"]["result"] == {"steps": 6, "total": 21}
+
+
+async def test_a_step_in_flight_at_a_crash_runs_again_on_top_of_its_own_store_writes(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    runs = InMemoryApi(r=new_run("r", "kwf_testflows.contract:InFlightWrites", input={"release": str(release)}))
+    reporter = reporter_for(runs, "r")
+    # `fast` completes and is checkpointed while `slow` waits; then the pod dies.
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(execute(RunnerIdentity("ns", "r", "p1", handle_sigterm=False), reporter), 2)
+    assert "fast" in [s["name"] for s in runs["r"]["status"]["steps"]]
+    release.touch()
+    assert (await run_once(runs, "r", pod="p2"))[0] == exit_codes.SUCCEEDED
+    # The checkpoint held slow's first write; slow ran again and counted on top of it.
+    assert runs["r"]["status"]["result"] == {"slow_starts": 2}
+
+
+async def test_a_wait_for_event_step_reruns_its_code_before_the_wait(tmp_path: Path) -> None:
+    record = tmp_path / "rec"
+    runs = InMemoryApi(q=new_run("q", "kwf_testflows.contract:AskOnce", input={"record": str(record)}))
+    assert (await run_once(runs, "q"))[0] == exit_codes.WAITING
+    runs["q"]["spec"]["events"] = [{"data": {"response": "yes"}}]
+    assert (await run_once(runs, "q", pod="p2"))[0] == exit_codes.SUCCEEDED
+    assert runs["q"]["status"]["result"] == "yes"
+    assert record.read_text().splitlines() == ["before 1", "before 2", "after 2"]
+
+
+def damage(runs: InMemoryApi, name: str) -> None:
+    """Someone edits a chunk object (a stray kubectl edit, a restored backup): its sha256 no longer fits."""
+    obj = runs.chunks[("ConfigMap", name)]
+    obj["data"]["data"] = obj["data"]["data"][:-10] + "0123456789"
+
+
+@pytest.mark.parametrize("checkpoint", [{"inlineLimitBytes": 1024}, {"history": 2}])
+async def test_a_damaged_latest_checkpoint_resumes_from_the_newest_intact_older_one(
+    tmp_path: Path, checkpoint: dict[str, Any]
+) -> None:
+    record = tmp_path / "rec"
+    spec = {"input": {"steps": 5, "record": str(record), "pad": 8192}, "checkpoint": checkpoint}
+    runs = InMemoryApi(r=new_run("r", "kwf_testflows.steps:StepChain", **spec))
+    runs.supersede_after = 4  # begin, steps 1-3 checkpointed (seq 4); the pod is replaced
+    assert (await run_once(runs, "r"))[0] == exit_codes.SUPERSEDED
+    latest = runs["r"]["status"]["checkpoint"]
+    assert latest["seq"] == 4 and latest["chunks"]
+    damage(runs, latest["chunks"][0])
+    code, _ = await run_once(runs, "r", pod="pod-2")
+    assert code == exit_codes.SUCCEEDED, runs["r"]["status"].get("error")
+    status = runs["r"]["status"]
+    assert status["result"] == {"steps": 5, "total": 15}
+    recovered = status["runner"]["recoveredFrom"]
+    assert (recovered["seq"], recovered["damagedSeq"]) == (3, 4) and "corrupt" in recovered["reason"]
+    # Step 3 was completed in the damaged checkpoint only: it runs again, and nothing else does.
+    assert [line.rsplit(" ", 2)[0] for line in record.read_text().splitlines()] == [
+        "step 1",
+        "step 2",
+        "step 3",
+        "step 4",
+        "step 3",
+        "step 4",
+        "step 5",
+    ]
+
+
+async def test_with_no_intact_checkpoint_left_the_run_fails_as_corrupt(tmp_path: Path) -> None:
+    spec = {"input": {"steps": 5, "pad": 8192}, "checkpoint": {"inlineLimitBytes": 1024}}
+    runs = InMemoryApi(r=new_run("r", "kwf_testflows.steps:StepChain", **spec))
+    runs.supersede_after = 4
+    await run_once(runs, "r")
+    status = runs["r"]["status"]
+    damage(runs, status["checkpoint"]["chunks"][0])
+    damage(runs, status["previousCheckpoint"]["chunks"][0])
+    code, _ = await run_once(runs, "r", pod="pod-2")
+    assert code == exit_codes.INVALID_RUN
+    assert runs["r"]["status"]["error"]["reason"] == "CheckpointCorrupt"

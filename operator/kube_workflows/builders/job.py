@@ -112,6 +112,14 @@ def build_runner_job(
                         "values": list(exit_codes.PERMANENT),
                     },
                 },
+                {
+                    "action": "Ignore",
+                    "onExitCodes": {
+                        "containerName": RUNNER_CONTAINER,
+                        "operator": "In",
+                        "values": list(exit_codes.IGNORED),
+                    },
+                },
                 # Evictions and preemptions are not the run's fault: they don't use up retries.
                 {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
             ]

@@ -1,8 +1,13 @@
 """Checkpoints too large for status: chunked into owned ConfigMaps or Secrets (pure builders).
 
-Two slots, "a" and "b", alternate: a new checkpoint is written into the slot the current status does
-not point at, and only then does status switch to it. A pod dying half-way through writing chunks
-leaves the previous checkpoint intact. The objects are owned by the WorkflowRun and deleted with it.
+Three slots, "a", "b" and "c", rotate: a new checkpoint is written into the slot that neither the
+current checkpoint nor the one before it (status.previousCheckpoint) uses, and only then does status
+switch to it. A pod dying half-way through writing chunks leaves both intact, so the previous one is
+still there to resume from should the current one's chunks be damaged. The objects are owned by the
+WorkflowRun and deleted with it.
+Each chunk records the attempt that wrote it, and the runner replaces a chunk only under its
+resourceVersion and never one a newer attempt wrote: a stale pod's chunk writes are refused like its
+status writes, so the chunks status points at stay what their sha256 says.
 
 With `spec.checkpoint.history: K`, every checkpoint is offloaded into a ring of K+1 slots ("h0", "h1",
 ...): the K latest stay readable for forks, and the slot being written is never one status points at.
@@ -16,8 +21,11 @@ from kube_workflows.builders.names import bounded_name, run_labels
 
 # ConfigMaps and Secrets hold at most 1 MiB each; leave room for metadata.
 CHUNK_BYTES = 700 * 1024
-SLOTS = ("a", "b")
+SLOTS = ("a", "b", "c")
 DATA_KEY = "data"
+# The runner attempt that wrote a chunk: a lower attempt (a stale pod) never overwrites it.
+ATTEMPT_ANNOTATION = "kube-workflows.dev/attempt"
+SEQ_ANNOTATION = "kube-workflows.dev/seq"
 
 
 def storage_kind(sensitive: bool) -> str:
@@ -42,11 +50,21 @@ def all_chunk_names(run_name: str, max_bytes: int, history: int = 0) -> list[str
     return [chunk_name(run_name, slot, i) for slot in slots for i in range(max_chunks(max_bytes))]
 
 
-def next_slot(current: dict[str, Any] | None) -> str:
-    """The slot the current checkpoint does not use."""
-    names = (current or {}).get("chunks") or []
-    in_use = names[0].rsplit("-", 2)[-2] if names else None
-    return "b" if in_use == "a" else "a"
+def slot_of(checkpoint: dict[str, Any] | None) -> str | None:
+    names = (checkpoint or {}).get("chunks") or []
+    return str(names[0]).rsplit("-", 2)[-2] if names else None
+
+
+def next_slot(current: dict[str, Any] | None, previous: dict[str, Any] | None = None) -> str:
+    """The first slot that neither the current checkpoint nor the previous one uses."""
+    in_use = {slot_of(current), slot_of(previous)}
+    return next(slot for slot in SLOTS if slot not in in_use)
+
+
+def written_by(chunk: dict[str, Any]) -> int:
+    """The attempt that wrote a chunk object (0 for one written before chunks were annotated)."""
+    value = ((chunk.get("metadata") or {}).get("annotations") or {}).get(ATTEMPT_ANNOTATION)
+    return int(value) if value and str(value).isdigit() else 0
 
 
 def split(data: str) -> list[str]:
@@ -54,12 +72,21 @@ def split(data: str) -> list[str]:
 
 
 def chunk_object(
-    kind: str, name: str, namespace: str, run_name: str, owner: dict[str, Any], payload: str
+    kind: str,
+    name: str,
+    namespace: str,
+    run_name: str,
+    owner: dict[str, Any],
+    payload: str,
+    *,
+    attempt: int,
+    seq: int,
 ) -> dict[str, Any]:
     metadata = {
         "name": name,
         "namespace": namespace,
         "labels": {**run_labels(run_name), "kube-workflows.dev/checkpoint": "true"},
+        "annotations": {ATTEMPT_ANNOTATION: str(attempt), SEQ_ANNOTATION: str(seq)},
         "ownerReferences": [owner],
     }
     if kind == "Secret":

@@ -28,6 +28,7 @@ _RUNNER_EXITS = {
     exit_codes.INVALID_RUN: "run cannot work",
     exit_codes.INFRASTRUCTURE: "API unavailable",
     exit_codes.SUPERSEDED: "superseded by a newer pod",
+    exit_codes.NOT_CLAIMED: "found the run finished, cancelled or suspended",
     137: "killed (SIGKILL)",
     143: "terminated (SIGTERM)",
 }

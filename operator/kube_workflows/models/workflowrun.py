@@ -303,12 +303,26 @@ class RunError(_Model):
     traceback: str | None = Field(default=None, description="Tail of the traceback.")
 
 
+class Recovery(_Model):
+    """The latest checkpoint could not be used (a chunk changed or went missing); an older one was."""
+
+    seq: int = Field(description="The checkpoint resumed from.")
+    damaged_seq: int | None = Field(default=None, description="The checkpoint that could not be used.")
+    reason: str = Field(description="What was wrong with it.")
+
+
 class RunnerInfo(_Model):
     """The runner attempt that holds the run; its number fences out stale pods."""
 
     pod: str
     attempt: int
     started_at: datetime
+    writes: int = Field(
+        default=0, description="Status writes this attempt made; each write tests it, so a retry applies once."
+    )
+    recovered_from: Recovery | None = Field(
+        default=None, description="Set when this attempt resumed from an older checkpoint than the latest."
+    )
 
 
 class WorkflowRunStatus(_Model):
@@ -326,6 +340,10 @@ class WorkflowRunStatus(_Model):
     runner: RunnerInfo | None = Field(default=None, description="The attempt that currently holds the run.")
     current_step: str | None = Field(default=None, description="Step(s) queued or running now.")
     checkpoint: Checkpoint | None = Field(default=None, description="Last durable Context snapshot.")
+    previous_checkpoint: Checkpoint | None = Field(
+        default=None,
+        description="The offloaded checkpoint before it, resumed from if the latest one's chunks are damaged.",
+    )
     history: list[Checkpoint] = Field(
         default_factory=list,
         description="The latest spec.checkpoint.history checkpoints (data offloaded), oldest first: fork points.",

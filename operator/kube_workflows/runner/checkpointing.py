@@ -36,7 +36,7 @@ from workflows.runtime.types.plugin import InternalRunAdapter
 
 from kube_workflows.checkpoint import encode_checkpoint, offload
 from kube_workflows.models.workflowrun import CheckpointPolicy
-from kube_workflows.runner import patches
+from kube_workflows.runner import failpoints, patches
 from kube_workflows.runner.reporter import Reporter
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 
 class CheckpointTooLarge(Exception):
     pass
+
+
+# status.checkpoint.storage of a final checkpoint whose Context was over spec.checkpoint.maxBytes.
+OMITTED = "Omitted"
 
 
 @cache
@@ -188,11 +192,15 @@ class StepCheckpointer:
     async def checkpoint_value(self, snapshot: dict[str, Any], step: str | None, final: bool) -> dict[str, Any]:
         """Encode the snapshot; offload it first when it is too large for status."""
         encoded = encode_checkpoint(snapshot)
-        if encoded.stored_bytes > self.policy.max_bytes:
-            raise CheckpointTooLarge(
+        too_large = encoded.stored_bytes > self.policy.max_bytes
+        if too_large:
+            problem = (
                 f"checkpoint after step {step!r} is {encoded.stored_bytes} bytes compressed, over "
                 f"spec.checkpoint.maxBytes ({self.policy.max_bytes}); keep large data out of ctx.store"
             )
+            if not final:
+                raise CheckpointTooLarge(problem)
+            log.warning("%s; the result is recorded without the final Context", problem)
         self.seq += 1
         value = patches.checkpoint_value(
             encoded,
@@ -203,10 +211,21 @@ class StepCheckpointer:
             final=final,
             events_delivered=self.events_delivered,
         )
-        if self.policy.history or encoded.stored_bytes > self.policy.inline_limit_bytes:
+        if too_large:
+            # Still a final checkpoint: it is what says the workflow returned (spec.contextFrom refuses it).
+            value.update(data="", storage=OMITTED)
+        elif self.policy.history or encoded.stored_bytes > self.policy.inline_limit_bytes:
             value.update(await asyncio.to_thread(self._offload, encoded.data))
-        self.current = value
+        self.records.previous, self.current = self.current, value
         return value
+
+    def resume_from(self, checkpoint: dict[str, Any]) -> None:
+        """Go on from an older checkpoint than status.checkpoint (which was damaged): count from it, and
+        write next into the slot the damaged one used, never into the one resumed from."""
+        self.steps_completed = int(checkpoint.get("stepsCompleted") or 0)
+        self.events_delivered = int(checkpoint.get("eventsDelivered") or 0)
+        self.current = checkpoint
+        self.records.previous = None
 
     def _offload(self, data: str) -> dict[str, Any]:
         """Write the chunks (before status points at them); return the status fields that do."""
@@ -214,15 +233,25 @@ class StepCheckpointer:
         if self.policy.history:
             slot = offload.history_slot(self.seq, self.policy.history)
         else:
-            slot = offload.next_slot(self.current)
+            slot = offload.next_slot(self.current, self.records.previous)
         run_name = self.owner["name"]
         names = []
         for index, payload in enumerate(offload.split(data)):
             name = offload.chunk_name(run_name, slot, index)
-            chunk = offload.chunk_object(kind, name, self.reporter.namespace, run_name, self.owner, payload)
+            chunk = offload.chunk_object(
+                kind, name, self.reporter.namespace, run_name, self.owner, payload, attempt=self.attempt, seq=self.seq
+            )
+            failpoints.reached("before-chunk")
             self.reporter.put_chunk(chunk)
+            failpoints.reached("after-chunk")
             names.append(name)
         return {"data": "", "storage": kind, "chunks": names}
+
+    def send(self, point: str, what: str, patch: patches.JsonPatch) -> None:
+        """One fenced status write (in a worker thread), with the failpoints around it."""
+        failpoints.reached(f"before-{point}")
+        self.reporter.write(what, patch)
+        failpoints.reached(f"after-{point}")
 
     async def flush(self) -> None:
         """Checkpoint the steps completed since the last checkpoint (spec.checkpoint.every*), if any."""
@@ -232,7 +261,7 @@ class StepCheckpointer:
         checkpoint = await self.checkpoint_value(snapshot, self.last_step, final=False)
         patch = patches.step_checkpoint_patch(self.attempt, checkpoint, self.take_unwritten(), None, self.records)
         async with self.write_lock:
-            await asyncio.to_thread(self.reporter.write, f"checkpoint {self.seq} before stopping", patch)
+            await asyncio.to_thread(self.send, "checkpoint", f"checkpoint {self.seq} before stopping", patch)
 
     async def park(self, snapshot: dict[str, Any], waiting: dict[str, Any]) -> None:
         """Write the waiting Context and what it waits for, in one fenced write."""
@@ -240,7 +269,7 @@ class StepCheckpointer:
             checkpoint = await self.checkpoint_value(snapshot, self.last_step, final=False)
             patch = patches.waiting_patch(self.attempt, checkpoint, waiting, self.take_unwritten(), self.records)
             async with self.write_lock:
-                await asyncio.to_thread(self.reporter.write, f"checkpoint {self.seq}: waiting for input", patch)
+                await asyncio.to_thread(self.send, "park", f"checkpoint {self.seq}: waiting for input", patch)
         except BaseException as exc:
             self.fatal = exc
             raise
@@ -318,7 +347,7 @@ class StepCheckpointer:
             )
             async with self.write_lock:
                 started = time.perf_counter()
-                await asyncio.to_thread(self.reporter.write, f"checkpoint {self.seq} after {event.name}", patch)
+                await asyncio.to_thread(self.send, "checkpoint", f"checkpoint {self.seq} after {event.name}", patch)
                 self.write_seconds.append(time.perf_counter() - started)
                 self.written_at = time.monotonic()
             self.last_step = event.name

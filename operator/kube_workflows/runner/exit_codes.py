@@ -6,5 +6,8 @@ WORKFLOW_RAISED = 3  # the workflow itself raised: retrying would raise again
 INVALID_RUN = 4  # spec or checkpoint cannot work (import error, bad input, corrupt checkpoint)
 INFRASTRUCTURE = 5  # API server unreachable beyond the retry budget: a new pod may do better
 SUPERSEDED = 6  # a newer attempt owns the run; this stale pod stepped aside
+NOT_CLAIMED = 7  # a late pod found the run finished, cancelled or suspended and left it alone
 
 PERMANENT = (WORKFLOW_RAISED, INVALID_RUN)
+# Neither the run's fault nor a retry used up: the Job's pod failure policy ignores these.
+IGNORED = (NOT_CLAIMED,)

@@ -21,28 +21,18 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
-from workflows import Context, Workflow
-from workflows.context import JsonSerializer
 from workflows.events import Event
 from workflows.handler import WorkflowHandler
 
 from kube_workflows.builders.job import owner_reference
-from kube_workflows.checkpoint import CheckpointError, decode_checkpoint
-from kube_workflows.models import Phase, WorkflowRunSpec
-from kube_workflows.runner import checkpointing, exit_codes, patches
+from kube_workflows.idempotency import RUN_UID_ENV
+from kube_workflows.models import WorkflowRunSpec
+from kube_workflows.runner import checkpointing, exit_codes, failpoints, patches
 from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
-from kube_workflows.runner.reporter import ApiUnavailable, Reporter, Superseded
+from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, Superseded
+from kube_workflows.runner.restore import RunFailure, restore_context
 
 log = logging.getLogger("kube_workflows.runner")
-
-
-class RunFailure(Exception):
-    """The run cannot go on; `reason` and the message go into status.error."""
-
-    def __init__(self, reason: str, message: str, exit_code: int = exit_codes.INVALID_RUN) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)
@@ -64,79 +54,6 @@ class RunnerIdentity:
             raise SystemExit(f"kwf runner: environment variable {missing} is not set (the operator sets it)") from None
 
 
-def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter) -> tuple[Context | None, bool]:
-    """(context, resuming): the last checkpoint of this run, else spec.contextFrom's checkpoint."""
-    status = run.get("status") or {}
-    checkpoint = status.get("checkpoint")
-    source = f"WorkflowRun {run['metadata']['name']}"
-    if not checkpoint:
-        context_from = run["spec"].get("contextFrom")
-        if not context_from:
-            return None, False
-        checkpoint = source_checkpoint(reporter.read(context_from["name"]), context_from.get("seq"))
-        source = f"spec.contextFrom WorkflowRun {context_from['name']}"
-    try:
-        encoded = checkpoint.get("data", "")
-        if checkpoint.get("chunks"):
-            kind = checkpoint.get("storage", "ConfigMap")
-            encoded = "".join(reporter.read_chunk(kind, name) for name in checkpoint["chunks"])
-        data = decode_checkpoint(
-            encoded,
-            encoding=checkpoint.get("encoding", ""),
-            sha256=checkpoint.get("sha256"),
-        )
-    except CheckpointError as exc:
-        raise RunFailure("CheckpointCorrupt", f"{source}: {exc}") from exc
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        raise RunFailure("CheckpointCorrupt", f"{source}: checkpoint chunk missing: {exc.reason}") from exc
-    check_compatible(workflow, data, f"{source}: the checkpoint", run["spec"]["workflow"])
-    try:
-        ctx = Context.from_dict(workflow, data, serializer=JsonSerializer())
-    except Exception as exc:
-        raise RunFailure(
-            "CheckpointIncompatible",
-            f"{source}: the checkpoint does not fit workflow {run['spec']['workflow']}: {type(exc).__name__}: {exc}",
-        ) from exc
-    return ctx, bool(data.get("is_running"))
-
-
-def source_checkpoint(other: dict[str, Any], seq: int | None) -> dict[str, Any]:
-    """The checkpoint of spec.contextFrom's run: its final one, or (fork) the one numbered `seq`."""
-    name, status = other["metadata"]["name"], other.get("status") or {}
-    checkpoint = status.get("checkpoint") or {}
-    if seq is None:
-        if status.get("phase") != Phase.SUCCEEDED or not checkpoint.get("final"):
-            raise RunFailure(
-                "ContextSourceNotSucceeded",
-                f"spec.contextFrom WorkflowRun {name} is {status.get('phase') or 'not started'}; "
-                "only a Succeeded run's Context can be continued (or fork one of its checkpoints with "
-                "spec.contextFrom.seq)",
-            )
-        return dict(checkpoint)
-    kept = {int(c["seq"]): c for c in [*(status.get("history") or []), checkpoint] if c.get("seq")}
-    if seq not in kept:
-        keep = ((other.get("spec") or {}).get("checkpoint") or {}).get("history") or 0
-        raise RunFailure(
-            "ContextSeqNotKept",
-            f"spec.contextFrom.seq {seq}: WorkflowRun {name} keeps checkpoints {sorted(kept) or 'none'} "
-            f"(its spec.checkpoint.history is {keep})",
-        )
-    return dict(kept[seq])
-
-
-def check_compatible(workflow: Workflow, data: dict[str, Any], what: str, import_path: str) -> None:
-    """Refuse a Context saved by a workflow with other steps: the library would restore it silently."""
-    expected = set(Context(workflow).to_dict(serializer=JsonSerializer()).get("workers", {}))
-    found = set(data.get("workers") or {})
-    if found and found != expected:
-        raise RunFailure(
-            "CheckpointIncompatible",
-            f"{what} comes from a workflow with steps {sorted(found)}, but {import_path} has steps {sorted(expected)}",
-        )
-
-
 def error_record(reason: str, exc: BaseException, step: str | None = None) -> dict[str, Any]:
     tb = "".join(traceback.format_exception(exc))
     return {
@@ -152,17 +69,23 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
     reporter = reporter or Reporter(identity.namespace, identity.name)
     try:
         run, attempt = await asyncio.to_thread(reporter.claim, identity.pod)
+    except NotClaimable as exc:
+        log.warning("not running %s/%s: %s", identity.namespace, identity.name, exc)
+        return exit_codes.NOT_CLAIMED
     except (ApiUnavailable, ApiException) as exc:
         log.error("cannot claim %s/%s: %s", identity.namespace, identity.name, exc)
         return exit_codes.INFRASTRUCTURE
-    log.info("attempt %d of %s/%s on pod %s", attempt, identity.namespace, identity.name, identity.pod)
-    # Steps may use it, e.g. in idempotency keys for side effects of a step that can run twice.
-    os.environ["KWF_ATTEMPT"] = str(attempt)
     status = run.get("status") or {}
     last = status.get("checkpoint") or {}
     if last.get("final"):
         log.info("the run already finished (final checkpoint %s); nothing to do", last.get("seq"))
         return exit_codes.SUCCEEDED
+    failpoints.arm(attempt)
+    failpoints.reached("after-claim")
+    log.info("attempt %d of %s/%s on pod %s", attempt, identity.namespace, identity.name, identity.pod)
+    # Steps may use them: kube_workflows.idempotency_key() builds on the uid.
+    os.environ["KWF_ATTEMPT"] = str(attempt)
+    os.environ[RUN_UID_ENV] = str(run["metadata"].get("uid") or "")
 
     policy = WorkflowRunSpec.model_validate(run["spec"]).checkpoint
     checkpointer = checkpointing.StepCheckpointer(
@@ -175,6 +98,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
             history_len=len(status.get("history") or []),
             history_keep=policy.history,
             clear_waiting=bool(status.get("waiting")),
+            previous=status.get("previousCheckpoint"),
         ),
         policy=policy,
         owner=owner_reference(run),
@@ -197,11 +121,22 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
     try:
         spec = WorkflowRunSpec.model_validate(run["spec"])
         workflow = load_workflow(spec.workflow, spec.step_timeout_seconds)
-        ctx, resuming = await asyncio.to_thread(restore_context, workflow, run, reporter)
+        restored = await asyncio.to_thread(restore_context, workflow, run, reporter)
+        ctx, resuming = restored.ctx, restored.resuming
+        if restored.recovered_from:
+            checkpointer.resume_from(restored.checkpoint or {})
+            await asyncio.to_thread(
+                reporter.write,
+                "recording the recovery",
+                patches.recovery_patch(attempt, restored.recovered_from),
+            )
     except WorkflowLoadError as exc:
         return await asyncio.to_thread(fail, "WorkflowNotImportable", exc, exit_codes.INVALID_RUN)
     except RunFailure as exc:
         return await asyncio.to_thread(fail, exc.reason, exc, exc.exit_code)
+    except Superseded as exc:
+        log.warning("%s; stopping", exc)
+        return exit_codes.SUPERSEDED
     except (ApiUnavailable, ApiException) as exc:
         log.error("API error while restoring: %s", exc)
         return exit_codes.INFRASTRUCTURE
@@ -339,13 +274,9 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any) -> 
     stop_step = checkpointer.finished_step()
     if stop_step:
         checkpointer.steps_completed += 1
-    try:
-        checkpoint: dict[str, Any] | None = await checkpointer.checkpoint_value(
-            checkpointer.snapshot(), stop_step or checkpointer.last_step, final=True
-        )
-    except checkpointing.CheckpointTooLarge as exc:
-        checkpoint = None
-        log.warning("%s; the result is recorded without a final Context", exc)
+    checkpoint = await checkpointer.checkpoint_value(
+        checkpointer.snapshot(), stop_step or checkpointer.last_step, final=True
+    )
     if stop_step:
         checkpointer.unwritten.append(checkpointer.step_record(stop_step))
     patch = patches.final_patch(
@@ -357,7 +288,7 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any) -> 
     )
     try:
         async with checkpointer.write_lock:
-            await asyncio.to_thread(checkpointer.reporter.write, "recording the result", patch)
+            await asyncio.to_thread(checkpointer.send, "final", "recording the result", patch)
     except Superseded as exc:
         log.warning("%s", exc)
         return exit_codes.SUPERSEDED

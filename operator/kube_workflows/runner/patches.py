@@ -28,7 +28,7 @@ def claim_patch(resource_version: str, attempt: int, pod: str, status: dict[str,
     """Merge patch that makes `attempt` the run's owner; the resourceVersion makes it compare-and-swap."""
     claim: dict[str, Any] = {
         "attempt": attempt,
-        "runner": {"pod": pod, "attempt": attempt, "startedAt": now()},
+        "runner": {"pod": pod, "attempt": attempt, "startedAt": now(), "writes": 0},
         # Lists the checkpoint writes append to with JSON patch ("add .../-" needs the list to exist).
         "steps": status.get("steps") or [],
         "history": status.get("history") or [],
@@ -74,12 +74,17 @@ class Records:
     history_len: int = 0
     history_keep: int = 0
     clear_waiting: bool = False
+    # The checkpoint the new one replaces: kept as status.previousCheckpoint while its chunks are intact
+    # (offloaded to the three rotating slots), to resume from should the new one's chunks be damaged.
+    previous: dict[str, Any] | None = None
 
     def checkpoint_ops(self, checkpoint: dict[str, Any] | None) -> JsonPatch:
         # "add" (not "replace") because it sets an object member whether or not it exists yet.
         if checkpoint is None:
             return []
         ops: JsonPatch = [{"op": "add", "path": "/status/checkpoint", "value": checkpoint}]
+        if not self.history_keep and self.previous and self.previous.get("chunks") and checkpoint.get("chunks"):
+            ops.append({"op": "add", "path": "/status/previousCheckpoint", "value": self.previous})
         if self.history_keep:
             ops.append({"op": "add", "path": "/status/history/-", "value": checkpoint})
             if self.history_len >= self.history_keep:
@@ -102,6 +107,19 @@ class Records:
 
 def fence(attempt: int) -> dict[str, Any]:
     return {"op": "test", "path": "/status/attempt", "value": attempt}
+
+
+def guarded(patch: JsonPatch, writes: int) -> JsonPatch:
+    """`patch` applied at most once: it tests that the attempt has made `writes` writes and counts itself.
+
+    A retry of a write whose response was lost then fails its `test` instead of appending step
+    records twice or removing a history entry that is already gone."""
+    return [
+        *patch[:1],
+        {"op": "test", "path": "/status/runner/writes", "value": writes},
+        {"op": "replace", "path": "/status/runner/writes", "value": writes + 1},
+        *patch[1:],
+    ]
 
 
 def step_checkpoint_patch(
@@ -151,6 +169,11 @@ def waiting_patch(
         {"op": "add", "path": "/status/currentStep", "value": None},
         *records.step_ops(step_records),
     ]
+
+
+def recovery_patch(attempt: int, recovered_from: dict[str, Any]) -> JsonPatch:
+    """The latest checkpoint was damaged and this attempt resumed from an older one: say so."""
+    return [fence(attempt), {"op": "add", "path": "/status/runner/recoveredFrom", "value": recovered_from}]
 
 
 def error_patch(attempt: int, error: dict[str, Any]) -> JsonPatch:

@@ -1,23 +1,32 @@
-"""The runner's only link to the API server: read its WorkflowRun, claim it, write status.
+"""The runner's only link to the API server: read its WorkflowRun, claim it, write status and chunks.
 
 Writes retry with backoff through API-server outages (the checkpoint is the durable record, so
-giving up early would throw work away); a 409/422 on a fenced write means a newer attempt owns
-the run, and this pod must stop.
+giving up early would throw work away). Three fences keep a stale pod (one a newer attempt has
+replaced) from changing anything:
+- status writes are JSON patches that `test` the run's attempt number;
+- each status write also tests and bumps the attempt's write counter (`status.runner.writes`), so a
+  write retried after a lost response applies once, and the retry learns that it had landed;
+- a checkpoint chunk is replaced only under its resourceVersion, and never when a newer attempt wrote
+  it last (its `kube-workflows.dev/attempt` annotation): a stale pod cannot overwrite chunks that the
+  run's current checkpoint points at.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from kube_workflows import kube
+from kube_workflows.checkpoint import offload
+from kube_workflows.models import TERMINAL_PHASES, Phase
 from kube_workflows.runner import patches
 
 log = logging.getLogger(__name__)
@@ -26,22 +35,135 @@ T = TypeVar("T")
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 AUTH_STATUS = {401, 403}
 AUTH_SETTLE_SECONDS = 60.0
+# Concurrent writers of one chunk can make its compare-and-swap fail; more than this is a bug.
+CHUNK_CAS_TRIES = 10
 
 
 class Superseded(Exception):
     """A newer runner attempt has claimed this run; this pod's writes are rejected."""
 
 
+class NotClaimable(Exception):
+    """The run must not run now (finished, cancelled or suspended); this pod leaves it alone."""
+
+
 class ApiUnavailable(Exception):
     """The API server did not accept a write within the retry budget."""
 
 
+class RunApi(Protocol):
+    """The API calls the runner makes. Errors are `ApiException`s with the real server's status codes:
+    409 for a stale resourceVersion or an existing name, 422 for a failed JSON-patch `test`."""
+
+    def get_run(self, name: str) -> dict[str, Any]: ...
+
+    def patch_run_status(self, name: str, body: Any, content_type: str) -> None: ...
+
+    def get_chunk(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The chunk object as the API returns it, None when it does not exist."""
+        ...
+
+    def create_chunk(self, body: dict[str, Any]) -> str:
+        """Create; return the new resourceVersion."""
+        ...
+
+    def replace_chunk(self, body: dict[str, Any]) -> str:
+        """Replace under body's metadata.resourceVersion; return the new one."""
+        ...
+
+
+class KubeRunApi:
+    """RunApi on the Kubernetes client. Responses stay unparsed where the runner needs nothing of them:
+    a status write echoes the whole object, checkpoint included."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self._custom = kube.custom_objects()
+        self._core = kube.core()
+
+    def get_run(self, name: str) -> dict[str, Any]:
+        obj = self._custom.get_namespaced_custom_object(namespace=self.namespace, name=name, **kube.WORKFLOWRUN)
+        assert isinstance(obj, dict)
+        return obj
+
+    def patch_run_status(self, name: str, body: Any, content_type: str) -> None:
+        kube.discard(
+            self._custom.patch_namespaced_custom_object_status(
+                namespace=self.namespace,
+                name=name,
+                body=body,
+                _preload_content=False,
+                _content_type=content_type,
+                **kube.WORKFLOWRUN,
+            )
+        )
+
+    def get_chunk(self, kind: str, name: str) -> dict[str, Any] | None:
+        read = self._core.read_namespaced_secret if kind == "Secret" else self._core.read_namespaced_config_map
+        try:
+            return _parsed(read(name, self.namespace, _preload_content=False))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def create_chunk(self, body: dict[str, Any]) -> str:
+        create: Callable[..., Any] = (
+            self._core.create_namespaced_secret if body["kind"] == "Secret" else self._core.create_namespaced_config_map
+        )
+        return _version(create(namespace=self.namespace, body=body, _preload_content=False))
+
+    def replace_chunk(self, body: dict[str, Any]) -> str:
+        replace: Callable[..., Any] = (
+            self._core.replace_namespaced_secret
+            if body["kind"] == "Secret"
+            else self._core.replace_namespaced_config_map
+        )
+        name = body["metadata"]["name"]
+        return _version(replace(name=name, namespace=self.namespace, body=body, _preload_content=False))
+
+
+def _parsed(response: Any) -> dict[str, Any]:
+    obj = json.loads(response.data)
+    assert isinstance(obj, dict)
+    return obj
+
+
+def _version(response: Any) -> str:
+    return str(_parsed(response)["metadata"]["resourceVersion"])
+
+
+def chunk_payload(obj: dict[str, Any]) -> str:
+    """The checkpoint text a chunk object holds (Secrets come back base64-encoded)."""
+    value = (obj.get("data") or {}).get(offload.DATA_KEY, "")
+    return base64.b64decode(value).decode() if obj.get("kind") == "Secret" else str(value)
+
+
+def claim_refusal(run: dict[str, Any]) -> str | None:
+    """Why a pod must not claim the run now, or None: a late pod of a deleted or suspended Job."""
+    spec, phase = run.get("spec") or {}, (run.get("status") or {}).get("phase")
+    if phase in TERMINAL_PHASES:
+        return f"the run is {phase}"
+    if spec.get("cancel"):
+        return "the run is cancelled (spec.cancel)"
+    if spec.get("suspend"):
+        return "the run is suspended (spec.suspend)"
+    return None
+
+
 class Reporter:
-    def __init__(self, namespace: str, name: str, *, retry_budget_seconds: float = 300.0) -> None:
+    def __init__(
+        self, namespace: str, name: str, *, api: RunApi | None = None, retry_budget_seconds: float = 300.0
+    ) -> None:
         self.namespace = namespace
         self.name = name
         self.retry_budget_seconds = retry_budget_seconds
-        self._api = kube.custom_objects()
+        self.api: RunApi = api or KubeRunApi(namespace)
+        self.attempt = 0
+        # Status writes this attempt has made (the claim sets status.runner.writes to 0).
+        self.writes = 0
+        # resourceVersions of the chunks this attempt wrote last: the precondition of its next write.
+        self._chunk_versions: dict[tuple[str, str], str] = {}
 
     def _with_retries(self, what: str, call: Callable[[], T]) -> T:
         started = time.monotonic()
@@ -67,105 +189,98 @@ class Reporter:
 
     def read(self, name: str | None = None) -> dict[str, Any]:
         target = name or self.name
-        obj = self._with_retries(
-            f"reading WorkflowRun {self.namespace}/{target}",
-            lambda: self._api.get_namespaced_custom_object(namespace=self.namespace, name=target, **kube.WORKFLOWRUN),
-        )
-        assert isinstance(obj, dict)
-        return obj
+        return self._with_retries(f"reading WorkflowRun {self.namespace}/{target}", lambda: self.api.get_run(target))
 
     def put_chunk(self, body: dict[str, Any]) -> None:
-        """Create or replace one checkpoint chunk (a ConfigMap or Secret the run owns)."""
-        core = kube.core()
-        name, kind = body["metadata"]["name"], body["kind"]
-        # The client accepts plain dicts for its model types.
-        manifest: Any = body
-        replace: Callable[..., Any] = (
-            core.replace_namespaced_secret if kind == "Secret" else core.replace_namespaced_config_map
-        )
-        create: Callable[..., Any] = (
-            core.create_namespaced_secret if kind == "Secret" else core.create_namespaced_config_map
-        )
+        """Write one checkpoint chunk (a ConfigMap or Secret the run owns), fenced by attempt."""
+        kind, name = body["kind"], body["metadata"]["name"]
+        key = (kind, name)
 
         def send() -> None:
-            try:
-                kube.discard(replace(name=name, namespace=self.namespace, body=manifest, _preload_content=False))
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
-                kube.discard(create(namespace=self.namespace, body=manifest, _preload_content=False))
+            for _ in range(CHUNK_CAS_TRIES):
+                version = self._chunk_versions.get(key)
+                if version is None:
+                    current = self.api.get_chunk(kind, name)
+                    if current is None:
+                        try:
+                            self._chunk_versions[key] = self.api.create_chunk(body)
+                            return
+                        except ApiException as exc:
+                            if exc.status == 409:  # created meanwhile: look at who wrote it
+                                continue
+                            raise
+                    writer = offload.written_by(current)
+                    if writer > self.attempt:
+                        raise Superseded(
+                            f"chunk {name} was written by attempt {writer}; this is attempt {self.attempt}"
+                        )
+                    version = str(current["metadata"]["resourceVersion"])
+                fenced = {**body, "metadata": {**body["metadata"], "resourceVersion": version}}
+                try:
+                    self._chunk_versions[key] = self.api.replace_chunk(fenced)
+                    return
+                except ApiException as exc:
+                    if exc.status != 409:
+                        raise
+                    self._chunk_versions.pop(key, None)  # someone else wrote it: read who
+            raise ApiUnavailable(f"chunk {name} kept changing under {CHUNK_CAS_TRIES} writes")
 
         self._with_retries(f"writing checkpoint chunk {kind} {name}", send)
 
     def read_chunk(self, kind: str, name: str) -> str:
-        from kube_workflows.checkpoint.offload import DATA_KEY
-
-        core = kube.core()
-        if kind == "Secret":
-            secret = self._with_retries(f"reading {name}", lambda: core.read_namespaced_secret(name, self.namespace))
-            return base64.b64decode((secret.data or {}).get(DATA_KEY, "")).decode()
-        config_map = self._with_retries(
-            f"reading {name}", lambda: core.read_namespaced_config_map(name, self.namespace)
-        )
-        return str((config_map.data or {}).get(DATA_KEY, ""))
+        """The payload of chunk `name`; ApiException 404 when it is missing."""
+        obj = self._with_retries(f"reading {kind} {name}", lambda: self.api.get_chunk(kind, name))
+        if obj is None:
+            raise ApiException(status=404, reason=f"{kind} {name} not found")
+        return chunk_payload(obj)
 
     def claim(self, pod: str) -> tuple[dict[str, Any], int]:
-        """Become the run's current attempt (compare-and-swap on resourceVersion). Returns (run, attempt)."""
+        """Become the run's current attempt (compare-and-swap on resourceVersion). Returns (run, attempt).
+
+        Raises NotClaimable for a run that must not run now, which a late pod finds."""
         for _ in range(20):
             run = self.read()
+            refusal = claim_refusal(run)
+            if refusal and (run.get("status") or {}).get("phase") != Phase.SUCCEEDED:
+                raise NotClaimable(refusal)
             status = run.get("status") or {}
+            if (status.get("checkpoint") or {}).get("final"):
+                return run, int(status.get("attempt") or 0)  # finished: nothing to claim
             attempt = int(status.get("attempt") or 0) + 1
             body = patches.claim_patch(run["metadata"]["resourceVersion"], attempt, pod, status)
             try:
-                self._send_merge(body)
+                self._with_retries("claiming the run", lambda b=body: self._send_merge(b))  # type: ignore[misc]
             except ApiException as exc:
-                if exc.status == 409:  # the operator wrote status meanwhile: read again
+                if exc.status == 409:  # someone wrote the run meanwhile: read again
                     continue
                 raise
             run["status"] = {**status, **body["status"]}
+            self.attempt, self.writes = attempt, 0
+            self._chunk_versions.clear()
             return run, attempt
         raise ApiUnavailable("could not claim the run: its status kept changing")
 
     def _send_merge(self, body: dict[str, Any]) -> None:
-        self._with_retries(
-            "claiming the run",
-            lambda: kube.discard(
-                self._api.patch_namespaced_custom_object_status(
-                    namespace=self.namespace,
-                    name=self.name,
-                    body=body,
-                    _preload_content=False,
-                    _content_type="application/merge-patch+json",
-                    **kube.WORKFLOWRUN,
-                )
-            ),
-        )
+        self.api.patch_run_status(self.name, body, "application/merge-patch+json")
 
     def write(self, what: str, patch: patches.JsonPatch) -> None:
-        """Send a fenced JSON patch; raise Superseded when a newer attempt owns the run."""
-
-        def send() -> None:
-            # _preload_content=False: the response echoes the whole object (checkpoint included);
-            # parsing it would cost more than the write.
-            kube.discard(
-                self._api.patch_namespaced_custom_object_status(
-                    namespace=self.namespace,
-                    name=self.name,
-                    body=patch,
-                    _preload_content=False,
-                    _content_type="application/json-patch+json",
-                    **kube.WORKFLOWRUN,
-                )
-            )
-
+        """Send a fenced JSON patch once; raise Superseded when a newer attempt owns the run."""
+        guarded = patches.guarded(patch, self.writes)
         try:
-            self._with_retries(what, send)
+            self._with_retries(
+                what, lambda: self.api.patch_run_status(self.name, guarded, "application/json-patch+json")
+            )
         except ApiException as exc:
-            # A failed JSON-patch `test` comes back as a bare 422; so does a patch the schema rejects.
-            # Only the run's current attempt number tells them apart.
-            fence = patch[0] if patch and patch[0].get("op") == "test" else None
-            if exc.status == 422 and fence is not None:
-                owner = (self.read().get("status") or {}).get("attempt")
-                if owner != fence["value"]:
-                    raise Superseded(f"{what} rejected: attempt {owner} now owns {self.namespace}/{self.name}") from exc
-            raise
+            # A failed `test` comes back as a bare 422, as does a patch the schema rejects: the run's
+            # attempt and write counter tell a newer owner, a retry of a write that landed, and a bug apart.
+            if exc.status != 422:
+                raise
+            status = self.read().get("status") or {}
+            if status.get("attempt") != self.attempt:
+                raise Superseded(
+                    f"{what} rejected: attempt {status.get('attempt')} now owns {self.namespace}/{self.name}"
+                ) from exc
+            if (status.get("runner") or {}).get("writes") != self.writes + 1:
+                raise
+            log.info("%s: an earlier try of this write had landed", what)
+        self.writes += 1

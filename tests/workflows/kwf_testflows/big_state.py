@@ -28,3 +28,12 @@ class BigState(Workflow):
         while release and not Path(release).exists():
             await asyncio.sleep(0.05)
         return StopEvent(result=len(await ctx.store.get("blob")))
+
+
+class BigAtTheEnd(Workflow):
+    """One step that leaves `size_mb` in ctx.store as it returns: only the final Context is large."""
+
+    @step
+    async def only(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        await ctx.store.set("blob", os.urandom(int(float(ev.get("size_mb", 2)) * 1024 * 1024 // 2)).hex())
+        return StopEvent(result="done")

@@ -1,0 +1,158 @@
+"""Where a run resumes from: its latest intact checkpoint, or spec.contextFrom's run.
+
+A checkpoint is read from status (or its chunks) and checked against its sha256 before use. When the
+latest one is damaged (a chunk edited or deleted by someone else; the runner's own writes are fenced),
+the newest intact older one that status still points at is used instead: status.previousCheckpoint or
+status.history. The steps completed after it run again, which beats losing the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from workflows import Context, Workflow
+from workflows.context import JsonSerializer
+
+from kube_workflows.checkpoint import CheckpointError, decode_checkpoint
+from kube_workflows.models import Phase
+from kube_workflows.runner import checkpointing, exit_codes
+from kube_workflows.runner.reporter import Reporter
+
+log = logging.getLogger("kube_workflows.runner")
+
+
+class RunFailure(Exception):
+    """The run cannot go on; `reason` and the message go into status.error."""
+
+    def __init__(self, reason: str, message: str, exit_code: int = exit_codes.INVALID_RUN) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What the runner resumes from: the Context, the checkpoint it came from, and why an older one
+    was used (the latest was damaged), if it was."""
+
+    ctx: Context | None
+    resuming: bool
+    checkpoint: dict[str, Any] | None = None
+    recovered_from: dict[str, Any] | None = None
+
+
+def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter) -> Restored:
+    """The last checkpoint of this run (else the newest intact older one), or spec.contextFrom's."""
+    status = run.get("status") or {}
+    checkpoint = status.get("checkpoint")
+    source = f"WorkflowRun {run['metadata']['name']}"
+    recovered_from = None
+    if not checkpoint:
+        context_from = run["spec"].get("contextFrom")
+        if not context_from:
+            return Restored(None, False)
+        checkpoint = source_checkpoint(reporter.read(context_from["name"]), context_from.get("seq"))
+        source = f"spec.contextFrom WorkflowRun {context_from['name']}"
+        data = _load(reporter, checkpoint, source)
+    else:
+        try:
+            data = _load(reporter, checkpoint, source)
+        except RunFailure as damaged:
+            # Not this run's own doing (its writes are fenced): someone changed or deleted a chunk. An
+            # older intact checkpoint loses the steps since, which run again; failing would lose them all.
+            for older in older_checkpoints(status):
+                try:
+                    data = _load(reporter, older, source)
+                except RunFailure:
+                    continue
+                log.warning("%s; resuming from the older checkpoint %s", damaged, older["seq"])
+                recovered_from = {"seq": older["seq"], "damagedSeq": checkpoint.get("seq"), "reason": str(damaged)}
+                checkpoint = older
+                break
+            else:
+                raise
+    check_compatible(workflow, data, f"{source}: the checkpoint", run["spec"]["workflow"])
+    try:
+        ctx = Context.from_dict(workflow, data, serializer=JsonSerializer())
+    except Exception as exc:
+        raise RunFailure(
+            "CheckpointIncompatible",
+            f"{source}: the checkpoint does not fit workflow {run['spec']['workflow']}: {type(exc).__name__}: {exc}",
+        ) from exc
+    return Restored(ctx, bool(data.get("is_running")), checkpoint, recovered_from)
+
+
+def _load(reporter: Reporter, checkpoint: dict[str, Any], source: str) -> dict[str, Any]:
+    """A checkpoint's Context, read from status or its chunks and checked against its sha256."""
+    seq = checkpoint.get("seq")
+    try:
+        encoded = checkpoint.get("data", "")
+        if checkpoint.get("chunks"):
+            kind = checkpoint.get("storage", "ConfigMap")
+            encoded = "".join(reporter.read_chunk(kind, name) for name in checkpoint["chunks"])
+        return decode_checkpoint(encoded, encoding=checkpoint.get("encoding", ""), sha256=checkpoint.get("sha256"))
+    except CheckpointError as exc:
+        raise RunFailure("CheckpointCorrupt", f"{source}: checkpoint {seq}: {exc}") from exc
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        raise RunFailure("CheckpointCorrupt", f"{source}: checkpoint {seq}: chunk missing: {exc.reason}") from exc
+
+
+def older_checkpoints(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """Checkpoints older than status.checkpoint that status still points at, newest first."""
+    latest = int((status.get("checkpoint") or {}).get("seq") or 0)
+    kept = {
+        int(c["seq"]): dict(c)
+        for c in [status.get("previousCheckpoint"), *(status.get("history") or [])]
+        if c and c.get("seq") and int(c["seq"]) < latest and c.get("storage") != checkpointing.OMITTED
+    }
+    return [kept[seq] for seq in sorted(kept, reverse=True)]
+
+
+def source_checkpoint(other: dict[str, Any], seq: int | None) -> dict[str, Any]:
+    """The checkpoint of spec.contextFrom's run: its final one, or (fork) the one numbered `seq`."""
+    name, status = other["metadata"]["name"], other.get("status") or {}
+    checkpoint = status.get("checkpoint") or {}
+    if seq is None:
+        if status.get("phase") != Phase.SUCCEEDED or not checkpoint.get("final"):
+            raise RunFailure(
+                "ContextSourceNotSucceeded",
+                f"spec.contextFrom WorkflowRun {name} is {status.get('phase') or 'not started'}; "
+                "only a Succeeded run's Context can be continued (or fork one of its checkpoints with "
+                "spec.contextFrom.seq)",
+            )
+        return _kept_context(name, dict(checkpoint))
+    kept = {int(c["seq"]): c for c in [*(status.get("history") or []), checkpoint] if c.get("seq")}
+    if seq not in kept:
+        keep = ((other.get("spec") or {}).get("checkpoint") or {}).get("history") or 0
+        raise RunFailure(
+            "ContextSeqNotKept",
+            f"spec.contextFrom.seq {seq}: WorkflowRun {name} keeps checkpoints {sorted(kept) or 'none'} "
+            f"(its spec.checkpoint.history is {keep})",
+        )
+    return _kept_context(name, dict(kept[seq]))
+
+
+def _kept_context(run_name: str, checkpoint: dict[str, Any]) -> dict[str, Any]:
+    if checkpoint.get("storage") == checkpointing.OMITTED:
+        raise RunFailure(
+            "ContextNotKept",
+            f"spec.contextFrom: WorkflowRun {run_name} finished with a Context over its spec.checkpoint.maxBytes, "
+            "so it was not kept",
+        )
+    return checkpoint
+
+
+def check_compatible(workflow: Workflow, data: dict[str, Any], what: str, import_path: str) -> None:
+    """Refuse a Context saved by a workflow with other steps: the library would restore it silently."""
+    expected = set(Context(workflow).to_dict(serializer=JsonSerializer()).get("workers", {}))
+    found = set(data.get("workers") or {})
+    if found and found != expected:
+        raise RunFailure(
+            "CheckpointIncompatible",
+            f"{what} comes from a workflow with steps {sorted(found)}, but {import_path} has steps {sorted(expected)}",
+        )
