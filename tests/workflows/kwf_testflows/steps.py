@@ -2,7 +2,8 @@
 
 Input: `steps` (default 10), `record` (a file each step appends "step <i> <pod> <attempt>" to),
 `delay` (seconds of work per step), `hold_at` + `release` (step `hold_at` waits until the file
-`release` exists before recording: a test kills the pod while it waits).
+`release` exists before recording: a test kills the pod while it waits), `pad` (bytes of incompressible
+text kept in ctx.store, to make the Context large).
 """
 
 import asyncio
@@ -30,6 +31,8 @@ class StepChain(Workflow):
             state["hold_at"] = ev.get("hold_at")
             state["release"] = ev.get("release")
             state["total"] = 0
+            if ev.get("pad"):
+                state["pad"] = os.urandom(int(ev.get("pad")) // 2).hex()
         return Next(i=1)
 
     @step
