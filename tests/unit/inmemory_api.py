@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import time
 from typing import Any
 
 import jsonpatch
@@ -25,6 +26,7 @@ class InMemoryApi(dict[str, dict[str, Any]]):
         # After this many applied status patches, another pod claims the run (its attempt goes up).
         self.supersede_after: int | None = None
         self.lost_responses = 0  # the next N status patches apply, but their caller sees a timeout
+        self.write_delay = 0.0  # seconds each status write takes, as on a slow API server
         self._version = 100
 
     def _next_version(self) -> str:
@@ -43,6 +45,7 @@ class InMemoryApi(dict[str, dict[str, Any]]):
         return copy.deepcopy(self._run(name))
 
     def patch_run_status(self, name: str, body: Any, content_type: str) -> None:
+        time.sleep(self.write_delay)
         run = self._run(name)
         if content_type == "application/merge-patch+json":
             expected = (body.get("metadata") or {}).get("resourceVersion")

@@ -422,3 +422,20 @@ async def test_with_no_intact_checkpoint_left_the_run_fails_as_corrupt(tmp_path:
     code, _ = await run_once(runs, "r", pod="pod-2")
     assert code == exit_codes.INVALID_RUN
     assert runs["r"]["status"]["error"]["reason"] == "CheckpointCorrupt"
+
+
+async def test_the_workflow_timeout_counts_the_workflows_time_not_checkpoint_writes() -> None:
+    # 20 steps of 10 ms fit TimedLoop's 2 s timeout in-process; with 150 ms per status write the pod
+    # spends 3 s more writing checkpoints, which the workflow's clock does not count.
+    runs = InMemoryApi(t=new_run("t", "kwf_testflows.loop:TimedLoop", input={"steps": 20, "delay": 0.01}))
+    runs.write_delay = 0.15
+    code, _ = await run_once(runs, "t")
+    assert code == exit_codes.SUCCEEDED, runs["t"]["status"].get("error")
+    assert runs["t"]["status"]["result"] == {"steps": 20}
+
+
+async def test_a_workflow_over_its_own_timeout_still_times_out() -> None:
+    runs = InMemoryApi(t=new_run("t", "kwf_testflows.loop:TimedLoop", input={"steps": 30, "delay": 0.1}))
+    code, _ = await run_once(runs, "t")
+    assert code == exit_codes.WORKFLOW_RAISED
+    assert runs["t"]["status"]["error"]["type"] == "WorkflowTimeoutError"

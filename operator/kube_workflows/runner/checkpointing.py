@@ -33,11 +33,13 @@ from workflows.events import (
 from workflows.plugins import basic_runtime
 from workflows.runtime.runtime_decorators import BaseInternalRunAdapterDecorator, BaseRuntimeDecorator
 from workflows.runtime.types.plugin import InternalRunAdapter
+from workflows.runtime.types.ticks import WorkflowTick
 
 from kube_workflows.checkpoint import encode_checkpoint, offload
 from kube_workflows.models.workflowrun import CheckpointPolicy
 from kube_workflows.runner import failpoints, patches
 from kube_workflows.runner.reporter import Reporter
+from kube_workflows.runner.snapshots import IncrementalSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +176,7 @@ class StepCheckpointer:
         self.owner = owner
         self.current = current  # the checkpoint status points at (its offload slot is in use)
         self.ctx: Context | None = None
+        self.snapshots: IncrementalSnapshot | None = None  # set when the run starts on our runtime
         self.routes: dict[str, list[str]] = {}
         self.answer_events: list[str] = []
         self.fatal: BaseException | None = None
@@ -184,8 +187,12 @@ class StepCheckpointer:
         self._last_started: str | None = None
         self._stop_step: str | None = None
         self.write_seconds: list[float] = []
+        # Time spent checkpointing, which the workflow's clock does not count (see _CheckpointingAdapter).
+        self.paused_seconds = 0.0
 
     def snapshot(self) -> dict[str, Any]:
+        if self.snapshots is not None:
+            return self.snapshots.take(JsonSerializer())
         assert self.ctx is not None
         return self.ctx.to_dict(serializer=JsonSerializer())
 
@@ -335,6 +342,7 @@ class StepCheckpointer:
         if not (self.stop_requested or self.policy.due(len(self.unwritten), time.monotonic() - self.written_at)):
             self.last_step = event.name
             return
+        paused_at = time.monotonic()
         snapshot = self.snapshot()
         if not snapshot.get("is_running", True):
             # The step raised and ended the run: a snapshot now would restore to a fresh start.
@@ -351,6 +359,7 @@ class StepCheckpointer:
                 self.write_seconds.append(time.perf_counter() - started)
                 self.written_at = time.monotonic()
             self.last_step = event.name
+            self.paused_seconds += time.monotonic() - paused_at
             if self.stop_requested:
                 self.stop_now()
             log.info(
@@ -370,6 +379,17 @@ class _CheckpointingAdapter(BaseInternalRunAdapterDecorator):
         super().__init__(decorated)
         self._checkpointer = checkpointer
 
+    async def get_now(self) -> float:
+        # The workflow's clock stands still while a checkpoint is written: `Workflow(timeout=...)` (the
+        # library's alive time, summed across pods) then measures the workflow's own time, so a run that
+        # fits its timeout in-process fits it in a pod.
+        return await super().get_now() - self._checkpointer.paused_seconds
+
+    async def on_tick(self, tick: WorkflowTick) -> None:
+        if self._checkpointer.snapshots is not None:
+            self._checkpointer.snapshots.record(tick)
+        await super().on_tick(tick)
+
     async def write_to_event_stream(self, event: Event) -> None:
         if isinstance(event, StepStateChanged):
             await self._checkpointer.on_step_state(event)
@@ -386,7 +406,12 @@ class CheckpointingRuntime(BaseRuntimeDecorator):
         self._checkpointer = checkpointer
 
     def get_internal_adapter(self, workflow: Workflow) -> InternalRunAdapter:
-        return _CheckpointingAdapter(self._decorated.get_internal_adapter(workflow), self._checkpointer)
+        adapter = self._decorated.get_internal_adapter(workflow)
+        snapshots = self._checkpointer.snapshots
+        # The library asks for the run's adapter more than once: every one feeds the same journal.
+        if snapshots is None or snapshots.run_id != adapter.run_id:
+            self._checkpointer.snapshots = IncrementalSnapshot(adapter)
+        return _CheckpointingAdapter(adapter, self._checkpointer)
 
 
 def install(workflow: Workflow, checkpointer: StepCheckpointer) -> None:
