@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import checkpoint_write, compression, resume, scale, start, step_overhead
+from bench import checkpoint_write, compression, long_run, resume, scale, start, step_overhead
 from bench.cluster import BenchCluster
 from bench.report import Row, format_table, results_json
 
@@ -26,6 +26,7 @@ MEASURES: dict[str, Callable[[BenchCluster], list[Row]]] = {
     "compression": compression.run,
     "start": start.run,
     "resume": resume.run,
+    "long_run": long_run.run,
     "scale": scale.run,
 }
 

@@ -141,3 +141,13 @@ def test_growth_reports_both_stages_and_the_memory_per_run_between() -> None:
     assert "following them 90% of a core at 98.0 checkpoint writes/s (p50 500 ms each)" in text
     assert text.endswith("RSS +100 KB per run in between")
     assert "in between" not in growth(small, small)  # one stage only
+
+
+def test_long_run_flatness_compares_the_last_tenth_with_steps_100_to_1000() -> None:
+    from bench.long_run import flatness
+
+    # 10 ms per step early, 12 ms per step late.
+    stamps = {step: step * 0.010 for step in range(0, 9001, 100)}
+    stamps.update({step: 90 + (step - 9000) * 0.012 for step in range(9000, 10001, 100)})
+    early, late = flatness(stamps, 10_000)
+    assert round(early, 6) == 0.010 and round(late, 6) == 0.012
