@@ -247,3 +247,75 @@ def test_up_fails_clearly_when_a_component_cannot_start(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "etcd did not come up (exited with 3)" in result.stderr
     assert "simulated failure" in result.stderr  # the log tail is shown
+
+
+def test_the_cluster_is_as_honest_as_production(cluster: Cluster, crd_installed: None, namespace: str) -> None:
+    """etcd fsyncs every write, API Priority and Fairness is on, and the hardened admission plugins act:
+    figures measured here are figures a real cluster would give."""
+    import urllib.request
+
+    from kube_workflows.devcluster.controlplane import DevCluster
+
+    assert cluster.data_dir is not None
+    state = DevCluster(cluster.data_dir).load_state()
+    assert state is not None
+
+    def fsyncs() -> float:
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{state.etcd_port}/metrics", timeout=10).read().decode()
+        line = next(m for m in metrics.splitlines() if m.startswith("etcd_disk_wal_fsync_duration_seconds_count"))
+        return float(line.split()[-1])
+
+    before = fsyncs()
+    cluster.core.create_namespaced_config_map(namespace, {"metadata": {"name": "written"}})
+    assert fsyncs() > before  # the write was fsynced
+
+    flow_schemas = cluster.kubectl("get", "flowschemas", "-o", "name").stdout.split()
+    assert "flowschema.flowcontrol.apiserver.k8s.io/global-default" in flow_schemas
+
+    # OwnerReferencesPermissionEnforcement: blockOwnerDeletion needs `update` on the owner's finalizers.
+    cluster.core.create_namespaced_service_account(namespace, {"metadata": {"name": "maker"}})
+    cluster.kubectl(
+        "create", "role", "maker", "-n", namespace, "--verb=create,get", "--resource=configmaps,workflowruns"
+    )
+    cluster.kubectl(
+        "create", "rolebinding", "maker", "-n", namespace, "--role=maker", f"--serviceaccount={namespace}:maker"
+    )
+    cluster.apply(
+        {
+            "apiVersion": "kube-workflows.dev/v1alpha1",
+            "kind": "WorkflowRun",
+            "metadata": {"name": "owner"},
+            "spec": {"workflow": "kwf_testflows.steps:StepChain", "image": "local", "suspend": True},
+        },
+        namespace,
+    )
+    uid = cluster.run(namespace, "owner")["metadata"]["uid"]
+    owned = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "owned",
+            "ownerReferences": [
+                {
+                    "apiVersion": "kube-workflows.dev/v1alpha1",
+                    "kind": "WorkflowRun",
+                    "name": "owner",
+                    "uid": uid,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+    }
+    import yaml
+
+    refused = cluster.kubectl(
+        "create",
+        "-n",
+        namespace,
+        f"--as=system:serviceaccount:{namespace}:maker",
+        "-f",
+        "-",
+        input=yaml.safe_dump(owned),
+        check=False,
+    )
+    assert refused.returncode != 0 and "blockOwnerDeletion" in refused.stderr

@@ -87,7 +87,9 @@ def chunk_object(
         "namespace": namespace,
         "labels": {**run_labels(run_name), "kube-workflows.dev/checkpoint": "true"},
         "annotations": {ATTEMPT_ANNOTATION: str(attempt), SEQ_ANNOTATION: str(seq)},
-        "ownerReferences": [owner],
+        # No blockOwnerDeletion: setting it takes `update` on workflowruns/finalizers (admission plugin
+        # OwnerReferencesPermissionEnforcement), which would let a runner block its run's deletion.
+        "ownerReferences": [{**owner, "blockOwnerDeletion": False}],
     }
     if kind == "Secret":
         return {
