@@ -125,6 +125,8 @@ RUNTIME_CASES = [
         'has no attribute "NoSuchClass"',
     ),
     ("attribute-not-a-workflow", "kwf_testflows.steps:Path", {}, "WorkflowNotImportable", "not a Workflow"),
+    # Called, sys.exit() ended the runner with exit 0 and the run "Succeeded" with no result.
+    ("workflow-is-a-builtin", "sys:exit", {}, "WorkflowNotImportable", 'spec.workflow "sys:exit" is a builtin'),
     (
         "input-rejected-by-start-event",
         "kwf_testflows.typed:PlaceOrder",

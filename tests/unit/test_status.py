@@ -26,8 +26,11 @@ def test_lost_pod_keeps_running_phase_and_counts_restarts() -> None:
     assert "resumed from checkpoint 4" in resumed.message
 
 
+FINAL = {"checkpoint": {"seq": 3, "final": True}}
+
+
 def test_success_and_failures() -> None:
-    assert observe({}, job(condition="Complete")).phase == Phase.SUCCEEDED
+    assert observe(FINAL, job(condition="Complete")).phase == Phase.SUCCEEDED
     raised = observe(
         {"error": {"reason": "WorkflowRaised", "type": "ValueError", "message": "boom", "step": "second"}},
         job(failed=1, condition="Failed", reason="PodFailurePolicy"),
@@ -49,7 +52,7 @@ def test_patch_only_on_change_and_keeps_transition_time() -> None:
     }
     run["status"] = {**first}
     assert status_patch(run, observe({}, job(active=1))) == {}
-    done = status_patch(run, observe({}, job(condition="Complete")))
+    done = status_patch(run, observe(FINAL, job(condition="Complete")))
     assert done["phase"] == "Succeeded" and "completionTime" in done
     succeeded = next(c for c in done["conditions"] if c["type"] == "Succeeded")
     assert succeeded["status"] == "True" and succeeded["observedGeneration"] == 2
@@ -57,9 +60,9 @@ def test_patch_only_on_change_and_keeps_transition_time() -> None:
 
 def test_finished_runs_drop_current_step() -> None:
     run: dict[str, Any] = {"metadata": {"generation": 1}, "status": {"phase": "Running", "currentStep": None}}
-    assert status_patch(run, observe({}, job(condition="Complete")))["currentStep"] is None  # merge-patch: remove
+    assert status_patch(run, observe(FINAL, job(condition="Complete")))["currentStep"] is None  # merge-patch: remove
     run["status"] = {"phase": "Running"}
-    assert "currentStep" not in status_patch(run, observe({}, job(condition="Complete")))
+    assert "currentStep" not in status_patch(run, observe(FINAL, job(condition="Complete")))
 
 
 def test_a_completed_job_of_a_waiting_run_means_waiting_not_succeeded() -> None:
@@ -75,6 +78,20 @@ def test_a_completed_job_of_a_waiting_run_means_waiting_not_succeeded() -> None:
     }
     final = {**waiting, "checkpoint": {"final": True}}
     assert observe(final, job(condition="Complete")).phase == Phase.SUCCEEDED
+
+
+def test_a_runner_that_exits_0_without_a_result_fails_the_run() -> None:
+    # spec.workflow "sys:exit", or sys.exit(0) in a step: the Job completes, but nothing was returned.
+    for status in ({}, {"checkpoint": {"seq": 2, "final": False}}, {"phase": "Running", "attempt": 1}):
+        observed = observe(status, job(condition="Complete"))
+        assert (observed.phase, observed.succeeded, observed.reason) == (
+            Phase.FAILED,
+            "False",
+            "RunnerExitedWithoutResult",
+        ), status
+        assert "exited 0 without recording a result" in observed.message
+    patch = status_patch({"metadata": {"generation": 1}, "status": {"phase": "Running"}}, observed)
+    assert patch["phase"] == "Failed" and "completionTime" in patch
 
 
 def test_the_runners_claim_counts_as_running_before_the_job_reports_ready() -> None:

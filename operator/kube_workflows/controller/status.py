@@ -17,6 +17,13 @@ _JOB_FAILURE_REASONS = {
 }
 
 
+RUNNER_EXITED_WITHOUT_RESULT = "RunnerExitedWithoutResult"
+EXITED_WITHOUT_RESULT_MESSAGE = (
+    "the runner exited 0 without recording a result (no final checkpoint): the workflow did not return; "
+    "did spec.workflow or a step call sys.exit()?"
+)
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -52,8 +59,15 @@ def observe(run_status: dict[str, Any], job: dict[str, Any] | None) -> Observed:
     if job is None:
         return Observed(Phase.PENDING, "Unknown", "Pending", "waiting for the runner Job", False, 0)
     if _job_condition(job, "Complete", "SuccessCriteriaMet"):
-        if run_status.get("waiting") and not (run_status.get("checkpoint") or {}).get("final"):
+        final = (run_status.get("checkpoint") or {}).get("final")
+        if run_status.get("waiting") and not final:
             return Observed(Phase.WAITING, "Unknown", "WaitingForInput", waiting_message(run_status), False, restarts)
+        if not final:
+            # Exit 0 alone proves nothing (spec.workflow "sys:exit", sys.exit(0) in a step): every real
+            # completion records its result with a final checkpoint, so without one there is no result.
+            return Observed(
+                Phase.FAILED, "False", RUNNER_EXITED_WITHOUT_RESULT, EXITED_WITHOUT_RESULT_MESSAGE, False, restarts
+            )
         return Observed(Phase.SUCCEEDED, "True", "Succeeded", "the workflow returned a result", False, restarts)
     failed_condition = _job_condition(job, "Failed", "FailureTarget")
     if failed_condition:
