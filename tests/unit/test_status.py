@@ -1,6 +1,8 @@
 from typing import Any
 
-from kube_workflows.controller.status import observe, status_patch
+import pytest
+
+from kube_workflows.controller.status import MAX_CONDITION_MESSAGE, Observed, observe, set_condition, status_patch
 from kube_workflows.models import Phase
 
 
@@ -49,6 +51,8 @@ def test_patch_only_on_change_and_keeps_transition_time() -> None:
     assert {c["type"]: c["status"] for c in first["conditions"]} == {
         "Succeeded": "Unknown",
         "Running": "True",
+        "Ready": "False",
+        "Reconciling": "True",
     }
     run["status"] = {**first}
     assert status_patch(run, observe({}, job(active=1))) == {}
@@ -74,6 +78,7 @@ def test_a_completed_job_of_a_waiting_run_means_waiting_not_succeeded() -> None:
     assert {c["type"]: c["status"] for c in patch["conditions"]} == {
         "Succeeded": "Unknown",
         "Running": "False",
+        "Ready": "False",
         "Waiting": "True",
     }
     final = {**waiting, "checkpoint": {"final": True}}
@@ -103,3 +108,71 @@ def test_restarts_count_across_the_jobs_of_a_run() -> None:
     later = job(active=1, failed=1)
     later["metadata"] = {"annotations": {"kube-workflows.dev/restarts-before": "2"}}
     assert observe({}, later).restarts == 3
+
+
+def conditions_of(patch: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["type"]: (c["status"], c["reason"]) for c in patch["conditions"]}
+
+
+# (phase the run reaches, its Job) -> the kstatus conditions Flux's `wait: true` reads.
+KSTATUS_CASES: dict[str, tuple[dict[str, Any], dict[str, Any] | None, dict[str, tuple[str, str]]]] = {
+    "pending": ({}, None, {"Ready": ("False", "Pending"), "Reconciling": ("True", "Pending")}),
+    "running": ({}, job(active=1), {"Ready": ("False", "Running"), "Reconciling": ("True", "Running")}),
+    "resuming": (
+        {"checkpoint": {"seq": 2}},
+        job(failed=1),
+        {"Ready": ("False", "Resuming"), "Reconciling": ("True", "Resuming")},
+    ),
+    "succeeded": (FINAL, job(condition="Complete"), {"Ready": ("True", "Succeeded")}),
+    "failed": (
+        {},
+        job(failed=4, condition="Failed", reason="BackoffLimitExceeded"),
+        {"Ready": ("False", "RetriesExhausted"), "Stalled": ("True", "RetriesExhausted")},
+    ),
+    "no-result": (
+        {},
+        job(condition="Complete"),
+        {"Ready": ("False", "RunnerExitedWithoutResult"), "Stalled": ("True", "RunnerExitedWithoutResult")},
+    ),
+    "suspended": ({}, job(condition="Suspended"), {"Ready": ("False", "Suspended")}),
+}
+
+
+@pytest.mark.parametrize("case", list(KSTATUS_CASES))
+def test_kstatus_conditions(case: str) -> None:
+    run_status, run_job, expected = KSTATUS_CASES[case]
+    patch = status_patch({"metadata": {"generation": 1}, "status": {}}, observe(run_status, run_job))
+    kstatus = {t: v for t, v in conditions_of(patch).items() if t in ("Ready", "Reconciling", "Stalled")}
+    assert kstatus == expected
+
+
+def test_cancelled_is_stalled_and_reconciling_turns_false_once_it_applied() -> None:
+    run: dict[str, Any] = {"metadata": {"generation": 1}, "status": {}}
+    run["status"] = status_patch(run, observe({}, job(active=1)))
+    cancelled = Observed(Phase.CANCELLED, "False", "Cancelled", "cancelled (spec.cancel)", False, 0)
+    conditions = conditions_of(status_patch(run, cancelled))
+    assert conditions["Reconciling"] == ("False", "Cancelled")  # kstatus: absent or False once done
+    assert conditions["Stalled"] == ("True", "Cancelled") and conditions["Ready"] == ("False", "Cancelled")
+
+
+def test_set_condition_truncates_and_keeps_the_transition_time_while_status_holds() -> None:
+    conditions: list[dict[str, Any]] = [
+        {"type": "Ready", "status": "False", "reason": "Running", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    ]
+    set_condition(conditions, "Ready", "False", "Failed", "x" * 5000, 3)
+    (ready,) = conditions
+    assert len(ready["message"]) == MAX_CONDITION_MESSAGE and ready["message"].endswith("…")
+    assert ready["lastTransitionTime"] == "2026-01-01T00:00:00Z" and ready["observedGeneration"] == 3
+    set_condition(conditions, "Ready", "True", "Succeeded", "done", 3)
+    assert conditions[0]["lastTransitionTime"] != "2026-01-01T00:00:00Z"
+    set_condition(conditions, "Stalled", "False", "Succeeded", "done", 3)
+    assert [c["type"] for c in conditions] == ["Ready", "Stalled"]
+
+
+def test_a_long_workflow_error_is_truncated_in_every_condition() -> None:
+    raised = observe(
+        {"error": {"reason": "WorkflowRaised", "type": "ValueError", "message": "boom " * 1000}},
+        job(failed=1, condition="Failed", reason="PodFailurePolicy"),
+    )
+    patch = status_patch({"metadata": {"generation": 1}, "status": {}}, raised)
+    assert all(len(c["message"]) <= MAX_CONDITION_MESSAGE for c in patch["conditions"])

@@ -142,27 +142,12 @@ def _create(obj: dict[str, Any]) -> bool:
 
 
 def _fail(patch: kopf.Patch, body: kopf.Body, reason: str, message: str) -> None:
-    patch.status["phase"] = str(Phase.FAILED)
-    patch.status["observedGeneration"] = body["metadata"].get("generation")
-    patch.status["completionTime"] = run_status.now()
-    patch.status["conditions"] = [
-        {
-            "type": "Succeeded",
-            "status": "False",
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": run_status.now(),
-            "observedGeneration": body["metadata"].get("generation"),
-        },
-        {
-            "type": "Running",
-            "status": "False",
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": run_status.now(),
-            "observedGeneration": body["metadata"].get("generation"),
-        },
-    ]
+    run = plain(body)
+    restarts = int((run.get("status") or {}).get("restarts") or 0)
+    observed = run_status.Observed(Phase.FAILED, "False", reason, message, False, restarts)
+    # The same phase, conditions and completionTime as any other way a run fails.
+    for key, value in run_status.status_patch(run, observed).items():
+        patch.status[key] = value
     kopf.event(body, type="Warning", reason=reason, message=message)
 
 
