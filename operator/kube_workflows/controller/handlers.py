@@ -223,8 +223,9 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 def spec_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """Act on cancel, suspend and answers (spec.events), and acknowledge the edit (observedGeneration).
-    The rest of a started run's Job is immutable: of the other fields only ttlSecondsAfterFinished
-    takes effect; the identity fields are rejected at admission."""
+    What the run is and runs in (workflow, input, contextFrom, image, template, checkpoint) cannot
+    change: CEL rules reject such edits at admission. Of the other fields, the TTL and wait-timeout
+    sweep reads its own; the rest apply to the run's next Job."""
     generation = body["metadata"].get("generation")
     patch.status["observedGeneration"] = generation
     spec, phase = body.get("spec") or {}, (body.get("status") or {}).get("phase")
