@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kube_workflows import kube
 from kube_workflows.builders import build_runner_job
+from kube_workflows.controller import children
 from kube_workflows.controller import status as run_status
 from kube_workflows.controller.steering import Action, decide
 from kube_workflows.models import GROUP, KIND, VERSION, Phase
@@ -136,17 +137,24 @@ def cancel(run: dict[str, Any], job: dict[str, Any] | None) -> None:
     kopf.event(reference(run), type="Normal", reason="Cancelled", message=message)
 
 
-def _create_segment_job(run: dict[str, Any], default_image: str, restarts: int) -> dict[str, Any]:
-    """The run's next Job (`<run>-s<n>`); idempotent, as a restarted operator may create it again."""
+def fail(run: dict[str, Any], reason: str, message: str) -> None:
+    """The run fails for a reason of the operator's own (not its Job's)."""
+    observed = run_status.Observed(Phase.FAILED, "False", reason, message, False, _restarts(run.get("status") or {}))
+    _set_phase(run, observed)
+    kopf.event(reference(run), type="Warning", reason=reason, message=message)
+
+
+def _create_segment_job(run: dict[str, Any], default_image: str, restarts: int) -> dict[str, Any] | None:
+    """The run's next Job (see job_name_for); idempotent, as a restarted operator may create it again.
+    None when its name is taken by an object that is not the run's: the run has failed."""
     status = run.get("status") or {}
     segment = int(status.get("segment") or 1) + 1
-    job: Any = build_runner_job(run, default_image, segment=segment, restarts_before=restarts)
+    job = build_runner_job(run, default_image, segment=segment, restarts_before=restarts)
     try:
-        kube.batch().create_namespaced_job(namespace=run["metadata"]["namespace"], body=job)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-    assert isinstance(job, dict)
+        children.create_child(job)
+    except children.ChildNameConflict as exc:
+        fail(run, children.CHILD_NAME_CONFLICT, str(exc))
+        return None
     return job
 
 
@@ -157,6 +165,12 @@ def replace_lost_pod(run: dict[str, Any], lost_job: dict[str, Any], default_imag
         return  # the runner recorded an outcome: the Job controller's verdict follows
     restarts = _restarts(status) + 1
     job = _create_segment_job(run, default_image, restarts)
+    if job is None:
+        # Failed: the lost pod's Job must not start a replacement of its own either.
+        kube.batch().patch_namespaced_job(
+            lost_job["metadata"]["name"], run["metadata"]["namespace"], {"spec": {"suspend": True}}
+        )
+        return
     seq = (status.get("checkpoint") or {}).get("seq") or 0
     message = f"the runner pod was lost; a new pod (Job {job['metadata']['name']}) resumes from checkpoint {seq}"
     observed = run_status.Observed(Phase.RUNNING, "Unknown", "Resuming", message, False, restarts)
@@ -172,6 +186,8 @@ def start_next_segment(run: dict[str, Any], default_image: str) -> None:
     status = run.get("status") or {}
     segment = int(status.get("segment") or 1) + 1
     job = _create_segment_job(run, default_image, _restarts(status))
+    if job is None:
+        return
     index = int((status.get("waiting") or {}).get("eventIndex") or 0)
     seq = (status.get("checkpoint") or {}).get("seq")
     message = f"delivering spec.events[{index}]; a new pod resumes from checkpoint {seq}"

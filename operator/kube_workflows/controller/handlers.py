@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from kube_workflows import __version__, kube
 from kube_workflows.builders import build_runner_identity, build_runner_job, job_name_for
 from kube_workflows.builders.names import MANAGED_BY
-from kube_workflows.controller import actions, metrics, steering
+from kube_workflows.controller import actions, children, metrics, steering
 from kube_workflows.controller import status as run_status
 from kube_workflows.models import (
     GROUP,
@@ -117,30 +117,6 @@ def runs_by_name(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[t
     }
 
 
-def _create(obj: dict[str, Any]) -> bool:
-    """Create `obj`; False when it already exists (handlers run again after restarts)."""
-    kind, ns = obj["kind"], obj["metadata"]["namespace"]
-    creators: dict[str, Callable[..., Any]] = {
-        "ServiceAccount": kube.core().create_namespaced_service_account,
-        "Role": kube.rbac().create_namespaced_role,
-        "RoleBinding": kube.rbac().create_namespaced_role_binding,
-        "Job": kube.batch().create_namespaced_job,
-    }
-    create = creators[kind]
-    try:
-        # Unparsed: turning each response into client model objects only costs memory and CPU.
-        kube.discard(create(namespace=ns, body=obj, _preload_content=False))
-    except ApiException as exc:
-        if exc.status == 409:
-            return False
-        if exc.status == 422 or exc.status == 403:
-            raise kopf.PermanentError(
-                f"cannot create {kind} {obj['metadata']['name']}: {exc.reason}: {exc.body}"
-            ) from exc
-        raise
-    return True
-
-
 def _fail(patch: kopf.Patch, body: kopf.Body, reason: str, message: str) -> None:
     run = plain(body)
     restarts = int((run.get("status") or {}).get("restarts") or 0)
@@ -204,10 +180,15 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
             if retry == 0:
                 kopf.event(body, type="Normal", reason="WaitingForContext", message=message)
             raise kopf.TemporaryError(message, delay=2)
-    for obj in build_runner_identity(run, source):
-        _create(obj)
     job = build_runner_job(run, DEFAULT_RUNNER_IMAGE)
-    if _create(job):
+    try:
+        for obj in build_runner_identity(run, source):
+            children.create_child(obj)
+        created = children.create_child(job)
+    except children.ChildNameConflict as exc:
+        _fail(patch, body, children.CHILD_NAME_CONFLICT, str(exc))
+        return
+    if created:
         kopf.event(
             body,
             type="Normal",
