@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -11,10 +12,10 @@ from kubernetes.client.exceptions import ApiException
 
 from kube_workflows import kube
 from kube_workflows.builders import build_runner_job
-from kube_workflows.controller import children
+from kube_workflows.controller import children, fence
 from kube_workflows.controller import status as run_status
 from kube_workflows.controller.steering import Action, decide
-from kube_workflows.models import GROUP, KIND, VERSION, Phase
+from kube_workflows.models import GROUP, KIND, TERMINAL_PHASES, VERSION, Phase
 
 log = logging.getLogger(__name__)
 
@@ -124,17 +125,69 @@ def delete_job(namespace: str, name: str) -> None:
             raise
 
 
+# Conflicts in a row before a fenced write gives up; each one means another writer just succeeded.
+FENCED_WRITE_TRIES = 5
+
+
+def write_fenced(
+    run: dict[str, Any], build: Callable[[dict[str, Any]], dict[str, Any] | None]
+) -> dict[str, Any] | None:
+    """Write the status merge patch `build(run)` as a JSON patch fenced on the run's attempt (see
+    fence.py). When another writer got there first (the API server answers 422 for a failed `test`,
+    409 for a stale resourceVersion), read the run again and build again. Returns the run the written
+    patch was built from; None when the run is gone or `build` finds nothing to write."""
+    namespace, name = run["metadata"]["namespace"], run["metadata"]["name"]
+    current: dict[str, Any] | None = run
+    for _ in range(FENCED_WRITE_TRIES):
+        assert current is not None
+        merge = build(current)
+        if merge is None:
+            return None
+        try:
+            kube.discard(
+                kube.custom_objects().patch_namespaced_custom_object_status(
+                    namespace=namespace,
+                    name=name,
+                    body=fence.fenced_status_patch(current, merge),
+                    _content_type="application/json-patch+json",
+                    _preload_content=False,
+                    **kube.WORKFLOWRUN,
+                )
+            )
+            return current
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            if exc.status not in (409, 422):
+                raise
+            log.info("%s/%s: status changed under a fenced write (%s); reading it again", namespace, name, exc.status)
+        current = read_run(namespace, name)
+        if current is None:
+            return None
+    raise kopf.TemporaryError(f"{namespace}/{name}: status kept changing under a fenced write", delay=1)
+
+
+CANCELLED_MESSAGE = "cancelled (spec.cancel); its pods are removed"
+
+
+def cancelled_patch(run: dict[str, Any]) -> dict[str, Any] | None:
+    """The status merge patch that cancels `run` as read; None when it has finished meanwhile (that
+    outcome stands)."""
+    status = run.get("status") or {}
+    if status.get("phase") in TERMINAL_PHASES:
+        return None
+    observed = run_status.Observed(Phase.CANCELLED, "False", "Cancelled", CANCELLED_MESSAGE, False, _restarts(status))
+    # A higher attempt number makes the API server reject a still-running runner's writes; written
+    # with write_fenced, it is higher than any attempt a runner claimed since this read.
+    return {**run_status.status_patch(run, observed), "attempt": int(status.get("attempt") or 0) + 1}
+
+
 def cancel(run: dict[str, Any], job: dict[str, Any] | None) -> None:
     """Cancelled is final: remove the Job (its pods go with it) and fence out any runner still writing."""
-    namespace = run["metadata"]["namespace"]
-    status = run.get("status") or {}
     if job is not None:
-        delete_job(namespace, job["metadata"]["name"])
-    message = "cancelled (spec.cancel); its pods are removed"
-    observed = run_status.Observed(Phase.CANCELLED, "False", "Cancelled", message, False, _restarts(status))
-    # A higher attempt number makes the API server reject a still-running runner's writes.
-    _set_phase(run, observed, {"attempt": int(status.get("attempt") or 0) + 1})
-    kopf.event(reference(run), type="Normal", reason="Cancelled", message=message)
+        delete_job(run["metadata"]["namespace"], job["metadata"]["name"])
+    if write_fenced(run, cancelled_patch) is not None:
+        kopf.event(reference(run), type="Normal", reason="Cancelled", message=CANCELLED_MESSAGE)
 
 
 def fail(run: dict[str, Any], reason: str, message: str) -> None:
