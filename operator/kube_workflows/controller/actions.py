@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kube_workflows import kube
 from kube_workflows.builders import build_runner_job
-from kube_workflows.controller import children, fence
+from kube_workflows.controller import children, fence, timers
 from kube_workflows.controller import status as run_status
 from kube_workflows.controller.steering import Action, decide
 from kube_workflows.models import GROUP, KIND, TERMINAL_PHASES, VERSION, Phase
@@ -255,15 +256,24 @@ def start_next_segment(run: dict[str, Any], default_image: str) -> None:
     )
 
 
-def wait_timed_out(namespace: str, name: str) -> None:
-    """spec.waitTimeoutSeconds passed while the run waited for input: it fails."""
-    run = read_run(namespace, name)
-    if run is None or (run.get("status") or {}).get("phase") != Phase.WAITING:
-        return
-    timeout = run["spec"].get("waitTimeoutSeconds")
-    status = run["status"]
-    index = (status.get("waiting") or {}).get("eventIndex", 0)
-    message = f"no answer within spec.waitTimeoutSeconds ({timeout}s); it waited for spec.events[{index}]"
-    observed = run_status.Observed(Phase.FAILED, "False", "WaitTimeout", message, False, _restarts(status))
-    _set_phase(run, observed)
+def wait_timed_out(timer: timers.Timer, run: dict[str, Any]) -> bool:
+    """spec.waitTimeoutSeconds passed while the run waited for input: it fails. Only if `run` (fresh)
+    and the status the write lands on still wait on the question the timer was made for. Returns
+    whether it failed the run."""
+    message = ""
+
+    def timed_out(current: dict[str, Any]) -> dict[str, Any] | None:
+        nonlocal message
+        if not timers.wait_due(timer, current, time.time()):
+            return None  # answered, asked again, re-created or given more time
+        status = current.get("status") or {}
+        timeout = current["spec"].get("waitTimeoutSeconds")
+        index = (status.get("waiting") or {}).get("eventIndex", 0)
+        message = f"no answer within spec.waitTimeoutSeconds ({timeout}s); it waited for spec.events[{index}]"
+        observed = run_status.Observed(Phase.FAILED, "False", "WaitTimeout", message, False, _restarts(status))
+        return run_status.status_patch(current, observed)
+
+    if write_fenced(run, timed_out) is None:
+        return False
     kopf.event(reference(run), type="Warning", reason="WaitTimeout", message=message)
+    return True
