@@ -174,8 +174,8 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
             _fail(patch, body, "ContextSourceFailed", failure)
             return
         if source is None:
-            patch.status["phase"] = str(Phase.PENDING)
             message = f"waiting for spec.contextFrom WorkflowRun {spec.context_from.name} to succeed"
+            _set_starting(patch, run, Phase.PENDING, "WaitingForContext", message)
             if retry == 0:
                 kopf.event(body, type="Normal", reason="WaitingForContext", message=message)
             raise kopf.TemporaryError(message, delay=2)
@@ -197,7 +197,18 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
     patch.status["jobName"] = job["metadata"]["name"]
     patch.status["segment"] = 1
     if not status.get("phase"):
-        patch.status["phase"] = str(Phase.SUSPENDED if spec.suspend else Phase.PENDING)
+        if spec.suspend:
+            _set_starting(patch, run, Phase.SUSPENDED, "Suspended", "created suspended (spec.suspend): no pod yet")
+        else:
+            _set_starting(patch, run, Phase.PENDING, "Pending", "waiting for the runner pod to start")
+
+
+def _set_starting(patch: kopf.Patch, run: dict[str, Any], phase: Phase, reason: str, message: str) -> None:
+    """The run's first phase, with its conditions at once: until the Job reports, kstatus (Flux's
+    `wait: true`) would otherwise see a run with no Reconciling condition as done."""
+    observed = run_status.Observed(phase, "Unknown", reason, message, False, 0)
+    for key, value in run_status.status_patch(run, observed).items():
+        patch.status[key] = value
 
 
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
