@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from kube_workflows.controller import handlers
+from kube_workflows.controller import sweeper
 from kube_workflows.controller.timers import Timer, ttl_timer
 from support import Cluster, wait_for, workflow_run
 
@@ -45,9 +45,9 @@ def namespace(cluster: Cluster, crd_installed: None, solo_namespace: str) -> str
 
 def test_the_delete_carries_the_uid_so_a_recreated_run_survives(cluster: Cluster, namespace: str) -> None:
     old, new = recreate(cluster, namespace)
-    handlers.delete_run(namespace, "r", old)
+    sweeper.delete_run(namespace, "r", old)
     assert (exists(cluster, namespace, "r") or {}).get("metadata", {}).get("uid") == new
-    handlers.delete_run(namespace, "r", new)
+    sweeper.delete_run(namespace, "r", new)
     wait_for("the run to be deleted", lambda: exists(cluster, namespace, "r") is None)
 
 
@@ -57,9 +57,9 @@ def test_an_old_ttl_timer_does_not_delete_a_recreated_run(cluster: Cluster, name
     timer = ttl_timer(fresh)
     assert timer is not None and timer.uid == new
     stale = Timer(namespace=namespace, name="r", uid=old, deadline=0)
-    handlers._expire(stale)
+    sweeper.expire(stale)
     assert exists(cluster, namespace, "r") is not None
-    handlers._expire(timer)  # the run's own timer, long past
+    sweeper.expire(timer)  # the run's own timer, long past
     wait_for("the run to be deleted", lambda: exists(cluster, namespace, "r") is None)
 
 
@@ -70,6 +70,6 @@ def test_a_wait_timer_does_not_fail_the_runs_next_question(cluster: Cluster, nam
         cluster, namespace, {"phase": "Waiting", "attempt": 2, "waiting": {"since": second, "eventIndex": 1}}
     )
     timer = Timer(namespace=namespace, name="r", uid=run["metadata"]["uid"], deadline=0, since=first)
-    handlers._time_out(timer)  # made for the first question, which was answered
+    sweeper.time_out(timer)  # made for the first question, which was answered
     status = cluster.run(namespace, "r")["status"]
     assert status["phase"] == "Waiting" and status["waiting"]["since"] == second

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -10,16 +9,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from kube_workflows import __version__, kube
 from kube_workflows.builders import build_runner_identity, build_runner_job, job_name_for
 from kube_workflows.builders.names import MANAGED_BY
-from kube_workflows.controller import actions, children, metrics, steering
+from kube_workflows.controller import actions, children, metrics, steering, sweeper
 from kube_workflows.controller import status as run_status
-from kube_workflows.controller import timers as run_timers
 from kube_workflows.models import (
     GROUP,
     KIND,
@@ -63,7 +60,7 @@ def _finished(status: Mapping[str, Any], **_: Any) -> bool:
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def observe_run(body: kopf.Body, type: str | None, **_: Any) -> None:
-    """Feed the metrics (phases, step and checkpoint figures) and the TTL sweep."""
+    """Feed the metrics (phases, step and checkpoint figures) and the TTL and wait-timeout sweep."""
     status, deleted = body.get("status") or {}, type == "DELETED"
     if deleted:
         _last_checkpoint_event.pop(body["metadata"]["uid"], None)
@@ -71,7 +68,7 @@ def observe_run(body: kopf.Body, type: str | None, **_: Any) -> None:
     else:
         _post_checkpoint_event(body, status)
     metrics.RUNS.observe(body["metadata"]["uid"], status, deleted=deleted)
-    track_timers(body, deleted)
+    sweeper.track(body, deleted)
 
 
 # An Event per checkpoint would flood a run of thousands of short steps: at most one per run per interval.
@@ -361,109 +358,6 @@ def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Obser
     # Kept after the run finished too: the Job's last events (SuccessCriteriaMet, then Complete) can
     # arrive before the run's own update, and must not count or announce the end twice.
     _reported[uid] = (str(observed.phase), observed.restarts, observed.running)
-
-
-# Finished runs with spec.ttlSecondsAfterFinished, and runs waiting for input with
-# spec.waitTimeoutSeconds: run uid → its timer (see timers.py). A plain background sweep instead of a
-# kopf timer: timers make kopf put a finalizer on every run, and a run deleting itself through its own
-# timer can leave that finalizer stuck.
-_ttl_timers: dict[str, run_timers.Timer] = {}
-_wait_timers: dict[str, run_timers.Timer] = {}
-
-
-def _timed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The few fields the timers read (not the whole run: its status can hold a large checkpoint)."""
-    meta, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
-    return {
-        "metadata": {k: meta.get(k) for k in ("namespace", "name", "uid")},
-        "spec": {k: spec.get(k) for k in ("ttlSecondsAfterFinished", "waitTimeoutSeconds")},
-        "status": {
-            "phase": status.get("phase"),
-            "completionTime": status.get("completionTime"),
-            "waiting": {"since": (status.get("waiting") or {}).get("since")},
-        },
-    }
-
-
-def track_timers(body: Mapping[str, Any], deleted: bool) -> None:
-    run = _timed_fields(body)
-    uid = run["metadata"]["uid"]
-    for timers, make in ((_ttl_timers, run_timers.ttl_timer), (_wait_timers, run_timers.wait_timer)):
-        timer = None if deleted else make(run)
-        if timer is None:
-            timers.pop(uid, None)
-        else:
-            timers[uid] = timer
-
-
-def _due(timers: dict[str, run_timers.Timer], now: float) -> list[run_timers.Timer]:
-    due = [t for t in timers.values() if now >= t.deadline]
-    for timer in due:
-        if timers.get(timer.uid) is timer:  # not replaced by a newer event meanwhile
-            del timers[timer.uid]
-    return due
-
-
-async def sweep_expired_runs(interval: float = 1.0) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        now = time.time()
-        for timer in _due(_ttl_timers, now):
-            await asyncio.to_thread(_expire, timer)
-        for timer in _due(_wait_timers, now):
-            await asyncio.to_thread(_time_out, timer)
-
-
-def _retrack(timers: dict[str, run_timers.Timer], timer: run_timers.Timer | None) -> None:
-    """A timer that fired too early on stale memory (say, the TTL was raised): keep the fresh one."""
-    if timer is not None:
-        timers.setdefault(timer.uid, timer)
-
-
-def _expire(timer: run_timers.Timer) -> None:
-    fresh = actions.read_run(timer.namespace, timer.name)
-    if not run_timers.ttl_due(timer, fresh, time.time()):
-        if fresh is not None and fresh["metadata"]["uid"] == timer.uid:
-            _retrack(_ttl_timers, run_timers.ttl_timer(fresh))
-        return
-    delete_run(timer.namespace, timer.name, timer.uid)
-
-
-def _time_out(timer: run_timers.Timer) -> None:
-    fresh = actions.read_run(timer.namespace, timer.name)
-    if fresh is None or fresh["metadata"]["uid"] != timer.uid:
-        return
-    if not actions.wait_timed_out(timer, fresh):
-        again = actions.read_run(timer.namespace, timer.name)
-        if again is not None and again["metadata"]["uid"] == timer.uid:
-            _retrack(_wait_timers, run_timers.wait_timer(again))
-
-
-def delete_run(namespace: str, name: str, uid: str) -> None:
-    """Delete the run with this uid, and nothing else: a run re-created under the same name since has
-    another uid, and the API server refuses the delete (409)."""
-    options = client.V1DeleteOptions(propagation_policy="Background", preconditions=client.V1Preconditions(uid=uid))
-    try:
-        kube.custom_objects().delete_namespaced_custom_object(
-            namespace=namespace, name=name, body=options, **kube.WORKFLOWRUN
-        )
-    except ApiException as exc:
-        if exc.status == 409:
-            logging.getLogger(__name__).info("%s/%s: not deleted, it is another run now (uid)", namespace, name)
-        elif exc.status != 404:
-            logging.getLogger(__name__).warning("could not delete expired run %s/%s: %s", namespace, name, exc)
-
-
-@kopf.on.startup()
-async def start_ttl_sweeper(memo: kopf.Memo, **_: Any) -> None:
-    memo["ttl_sweeper"] = asyncio.create_task(sweep_expired_runs())
-
-
-@kopf.on.cleanup()
-async def stop_ttl_sweeper(memo: kopf.Memo, **_: Any) -> None:
-    task = memo.get("ttl_sweeper")
-    if task is not None:
-        task.cancel()
 
 
 __all__ = ["job_changed", "job_name_for", "runs_by_name", "start_run"]
