@@ -34,12 +34,12 @@ def conflict(obj: dict[str, Any], existing: dict[str, Any]) -> str | None:
         return None
     kind, name = obj["kind"], obj["metadata"]["name"]
     by = (
-        f"is controlled by {theirs.get('kind')} {theirs.get('name')} (uid {theirs.get('uid')})"
+        f"is controlled by {theirs.get('kind')} {theirs.get('name')} (uid {theirs.get('uid')}), not by this run"
         if theirs
         else "is not controlled by any object"
     )
     return (
-        f"{kind} {name} already exists and {by}, not by this run; the run does not adopt it. "
+        f"{kind} {name} already exists and {by}; the run does not adopt it. "
         f"Delete or rename that {kind}, or create the run under another name"
     )
 

@@ -117,8 +117,8 @@ def waiting_message(run_status: dict[str, Any]) -> str:
     return f"waiting for input{asked}; answer with spec.events[{waiting.get('eventIndex', 0)}]{rejected}"
 
 
-# As metav1.Condition allows 32 KiB but a condition is read by people (kubectl describe, Argo CD,
-# Flux): a workflow's exception message can be any length.
+# metav1.Condition allows 32 KiB, but people read conditions (kubectl describe, Argo CD, Flux), and a
+# workflow's exception message can be any length.
 MAX_CONDITION_MESSAGE = 1024
 
 
