@@ -2,18 +2,18 @@
 --
 -- Reads what the kube-workflows operator writes (operator/kube_workflows/controller/status.py):
 --   status.phase              Pending | Running | Waiting | Suspended | Succeeded | Failed | Cancelled
---   status.conditions[]       Succeeded (Unknown -> True/False, with reason and message), Running, Waiting
+--   status.conditions[]       Succeeded (Unknown -> True/False, with reason and message), Running, Waiting,
+--                             and kstatus' Ready, Reconciling and Stalled (for Flux; not read here)
 --   status.observedGeneration metadata.generation the operator last acted on
 --   status.checkpoint         seq, step, stepsCompleted of the last durable checkpoint
 --   status.currentStep        step(s) still running when the last checkpoint was written
 --   status.restarts           pods replaced after a crash, kill or loss
 --   status.waiting            while Waiting: requests (the InputRequiredEvents' fields), expects,
 --                             eventIndex (the spec.events entry that answers) and error (a rejected answer)
--- Not kstatus-shaped (no Ready/Reconciling/Stalled conditions).
 --
 -- Succeeded, Failed and Cancelled are final: spec.workflow, spec.input and spec.contextFrom are
 -- immutable and a finished run's Job never runs again, so an edit of a mutable field
--- (ttlSecondsAfterFinished, template, ...) cannot change the outcome. The observedGeneration check
+-- (ttlSecondsAfterFinished, waitTimeoutSeconds, ...) cannot change the outcome. The observedGeneration check
 -- therefore guards only runs that are still on their way (an answer appended to spec.events or a
 -- changed spec.suspend shows as Progressing until the operator has acted on it).
 --

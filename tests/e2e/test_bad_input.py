@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import signal
 from typing import Any
 
@@ -102,6 +103,45 @@ def test_identity_fields_are_immutable(cluster: Cluster, crd_installed: None, na
     assert f"spec.{field} is immutable" in result.stderr
 
 
+# (field edited, the edit) on an existing run: what its pods and Role were built from.
+PINNED_EDITS = [
+    ("image", [{"op": "add", "path": "/spec/image", "value": "other:2"}]),
+    ("image", [{"op": "remove", "path": "/spec/image"}]),
+    ("checkpoint", [{"op": "add", "path": "/spec/checkpoint", "value": {"sensitive": True}}]),
+    ("checkpoint", [{"op": "add", "path": "/spec/checkpoint/sensitive", "value": True}]),
+    ("template", [{"op": "add", "path": "/spec/template/env", "value": [{"name": "A", "value": "b"}]}]),
+    ("template", [{"op": "add", "path": "/spec/template", "value": {"labels": {"team": "a"}}}]),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "edit"), PINNED_EDITS, ids=[f"{f}-{e[0]['op']}-{e[0]['path']}" for f, e in PINNED_EDITS]
+)
+def test_what_pods_are_built_from_is_pinned(
+    cluster: Cluster, crd_installed: None, namespace: str, field: str, edit: list[dict[str, Any]]
+) -> None:
+    original = with_spec(checkpoint={"history": 2}, template={"nodeSelector": {"pool": "a"}})
+    if edit[0]["path"] in ("/spec/checkpoint", "/spec/template"):
+        original["spec"].pop(field)  # adding the whole field later is a change too
+    cluster.apply(original, namespace)
+    result = cluster.kubectl("patch", "-n", namespace, "wfr", "bad", "--type=json", "-p", json.dumps(edit), check=False)
+    assert result.returncode != 0, f"{edit} was accepted"
+    assert f"spec.{field} is immutable" in result.stderr, result.stderr
+
+
+def test_steering_fields_stay_editable(cluster: Cluster, crd_installed: None, namespace: str) -> None:
+    cluster.apply(with_spec(checkpoint={"sensitive": True}, template={"labels": {"team": "a"}}), namespace)
+    edit = {"spec": {"suspend": True, "ttlSecondsAfterFinished": 60, "waitTimeoutSeconds": 30, "timeoutSeconds": 90}}
+    cluster.kubectl("patch", "-n", namespace, "wfr", "bad", "--type=merge", "-p", json.dumps(edit))
+    cluster.kubectl("patch", "-n", namespace, "wfr", "bad", "--type=merge", "-p", '{"spec": {"suspend": false}}')
+    events = [{"op": "add", "path": "/spec/events", "value": [{"data": {"response": "yes"}}]}]
+    cluster.kubectl("patch", "-n", namespace, "wfr", "bad", "--type=json", "-p", json.dumps(events))
+    cluster.kubectl("patch", "-n", namespace, "wfr", "bad", "--type=merge", "-p", '{"spec": {"cancel": true}}')
+    spec = cluster.run(namespace, "bad")["spec"]
+    assert spec["cancel"] is True and spec["suspend"] is False and spec["ttlSecondsAfterFinished"] == 60
+    assert spec["checkpoint"] == {"sensitive": True} and spec["template"] == {"labels": {"team": "a"}}
+
+
 def failed_condition(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
     status = cluster.wait_phase(namespace, name, "Failed", timeout=120)["status"]
     condition: dict[str, Any] = next(c for c in status["conditions"] if c["type"] == "Succeeded")
@@ -125,6 +165,8 @@ RUNTIME_CASES = [
         'has no attribute "NoSuchClass"',
     ),
     ("attribute-not-a-workflow", "kwf_testflows.steps:Path", {}, "WorkflowNotImportable", "not a Workflow"),
+    # Called, sys.exit() ended the runner with exit 0 and the run "Succeeded" with no result.
+    ("workflow-is-a-builtin", "sys:exit", {}, "WorkflowNotImportable", 'spec.workflow "sys:exit" is a builtin'),
     (
         "input-rejected-by-start-event",
         "kwf_testflows.typed:PlaceOrder",

@@ -7,6 +7,7 @@ what it applied and metadata.generation stays 1 for the whole run.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,12 @@ def test_server_side_apply_shows_no_drift_after_the_run(
     meta, status = run["metadata"], run["status"]
     assert meta["generation"] == 1
     assert status["observedGeneration"] == 1
-    assert {c["type"]: c["observedGeneration"] for c in status["conditions"]} == {"Succeeded": 1, "Running": 1}
+    assert {c["type"]: c["observedGeneration"] for c in status["conditions"]} == {
+        "Succeeded": 1,
+        "Running": 1,
+        "Ready": 1,
+        "Reconciling": 1,
+    }
     assert not [k for k in meta.get("annotations") or {} if "kopf" in k], meta.get("annotations")
     assert not meta.get("finalizers"), meta.get("finalizers")
     # Every field outside status belongs to the applier; everyone else wrote through /status only.
@@ -92,3 +98,55 @@ def test_adding_spec_input_to_a_run_created_without_it_is_rejected(
     manifest.write_text(yaml.safe_dump(changed))
     added = ssa(cluster, "apply", namespace, manifest, check=False)
     assert added.returncode != 0 and "spec.input" in added.stderr, added.stdout
+
+
+def kstatus(obj: dict[str, Any]) -> str:
+    """What kstatus (sigs.k8s.io/cli-utils/pkg/kstatus, which Flux's `wait: true` uses) computes for a
+    custom resource: its generic rules in order, then Ready as Flux's fork reads it; else Current."""
+    meta, status = obj["metadata"], obj.get("status") or {}
+    if meta.get("deletionTimestamp"):
+        return "Terminating"
+    if "observedGeneration" in status and status["observedGeneration"] != meta.get("generation"):
+        return "InProgress"
+    conditions = status.get("conditions") or []
+    for condition in conditions:
+        if condition["type"] == "Reconciling" and condition["status"] == "True":
+            return "InProgress"
+        if condition["type"] == "Stalled" and condition["status"] == "True":
+            return "Failed"
+    ready = next((c for c in conditions if c["type"] == "Ready"), None)
+    if ready is not None:
+        return "Current" if ready["status"] == "True" else "InProgress"
+    return "Current"
+
+
+@pytest.mark.parametrize(
+    ("workflow", "input", "phase", "final"),
+    [
+        ("kwf_testflows.steps:StepChain", {"steps": 4, "delay": 0.3}, "Succeeded", "Current"),
+        ("kwf_testflows.failing:RaisesInSecondStep", {}, "Failed", "Failed"),
+    ],
+)
+def test_kstatus_is_in_progress_until_the_run_ends(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    workflow: str,
+    input: dict[str, Any],
+    phase: str,
+    final: str,
+) -> None:
+    cluster.apply(workflow_run("k", workflow, input), namespace)
+    seen: list[tuple[str | None, str]] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        run = cluster.run(namespace, "k")
+        status = run.get("status") or {}
+        if status:  # before the operator writes anything no CRD can say it is in progress
+            seen.append((status.get("phase"), kstatus(run)))
+        if status.get("phase") in ("Succeeded", "Failed"):
+            break
+        time.sleep(0.1)
+    assert seen and seen[-1] == (phase, final), seen
+    unfinished = {k for p, k in seen if p not in ("Succeeded", "Failed")}
+    assert unfinished <= {"InProgress"}, seen

@@ -96,6 +96,23 @@ def test_wait_timeout_fails_a_run_nobody_answers(cluster: Cluster, operator: Ope
     condition = next(c for c in status["conditions"] if c["type"] == "Succeeded")
     assert condition["reason"] == "WaitTimeout" and "spec.waitTimeoutSeconds (3s)" in condition["message"]
     assert no_pods(cluster, namespace, "silent")
+    # The sweep posts the Event too, and goes on: a finished run's TTL still expires after it.
+    wait_for(
+        "a WaitTimeout Event",
+        lambda: any(
+            e.reason == "WaitTimeout" and e.involved_object.name == "silent"
+            for e in cluster.core.list_namespaced_event(namespace).items
+        ),
+        timeout=30,
+    )
+    cluster.apply(
+        workflow_run("brief", "kwf_testflows.steps:StepChain", {"steps": 1}, ttlSecondsAfterFinished=1), namespace
+    )
+    wait_for(
+        "the finished run to be deleted after its TTL",
+        lambda: "brief" not in cluster.kubectl("get", "wfr", "-n", namespace, "-o", "name").stdout,
+        timeout=60,
+    )
 
 
 def test_the_review_example_with_send_event_wait(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:

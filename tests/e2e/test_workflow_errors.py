@@ -47,3 +47,14 @@ def test_import_error_fails_with_a_clear_reason(cluster: Cluster, operator: Oper
     assert succeeded["reason"] == "WorkflowNotImportable"
     assert 'module "kwf_testflows.nope" cannot be imported' in succeeded["message"]
     wait_for("no retry pod", lambda: len(cluster.runner_pods(namespace, "missing")) == 1)
+
+
+def test_a_step_that_exits_0_fails_the_run_instead_of_succeeding(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(workflow_run("exits", "kwf_testflows.failing:ExitsInSecondStep"), namespace)
+    status = cluster.wait_phase(namespace, "exits", "Failed", "Succeeded")["status"]
+    succeeded = next(c for c in status["conditions"] if c["type"] == "Succeeded")
+    assert (status["phase"], succeeded["reason"]) == ("Failed", "RunnerExitedWithoutResult"), succeeded
+    assert "exited 0 without recording a result" in succeeded["message"]
+    assert "result" not in status or status["result"] is None

@@ -129,3 +129,23 @@ def test_user_service_account_means_no_generated_identity() -> None:
 def test_sensitive_checkpoints_go_to_secrets() -> None:
     _, role, _ = build_runner_identity(run(checkpoint={"sensitive": True}))
     assert [r["resources"] for r in role["rules"][2:]] == [["secrets"], ["secrets"]]
+
+
+def test_later_jobs_are_named_from_the_runs_uid_so_no_other_run_can_hold_the_name() -> None:
+    first = run()
+    first["metadata"]["uid"] = "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    assert build_runner_job(first, "i")["metadata"]["name"] == "my-run"
+    assert build_runner_job(first, "i", segment=2)["metadata"]["name"] == "my-run-0a1b2c3d-s2"
+    # Run "my-run-s2" is named what "my-run"'s second Job was named before.
+    other = run()
+    other["metadata"].update(name="my-run-s2", uid="99999999-0000-0000-0000-000000000000")
+    assert (
+        build_runner_job(other, "i")["metadata"]["name"] != build_runner_job(first, "i", segment=2)["metadata"]["name"]
+    )
+
+
+def test_a_long_runs_later_jobs_fit_a_label_and_stay_distinct() -> None:
+    long = run()
+    long["metadata"].update(name="x" * 63, uid="0a1b2c3d-4e5f-6789-abcd-ef0123456789")
+    names = {build_runner_job(long, "i", segment=n)["metadata"]["name"] for n in (1, 2, 3, 12)}
+    assert len(names) == 4 and all(len(n) <= 63 for n in names)

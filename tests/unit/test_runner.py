@@ -132,6 +132,7 @@ async def test_workflow_error_is_recorded_with_its_step() -> None:
         ("no_such_module:Flow", "WorkflowNotImportable", 'module "no_such_module" cannot be imported'),
         ("kwf_testflows.steps:Missing", "WorkflowNotImportable", 'has no attribute "Missing"'),
         ("kwf_testflows.steps:Path", "WorkflowNotImportable", "not a Workflow"),
+        ("sys:exit", "WorkflowNotImportable", "is a builtin function (exit), not a Workflow"),
     ],
 )
 async def test_bad_workflow_reference(workflow: str, reason: str, fragment: str) -> None:

@@ -83,7 +83,8 @@ makes (controller/handlers.py) or that kopf makes for it:
   that Role (and bind it) because it holds them itself.
 - jobs create/list/watch: the runner Job, and the watch that mirrors it into the run's status;
   get/patch/delete: suspend and resume it (spec.suspend), remove it (spec.cancel).
-- serviceaccounts, roles, rolebindings create: the runner's per-run identity.
+- serviceaccounts, roles, rolebindings create: the runner's per-run identity; get: when one of that
+  name exists already, whether the run controls it (else the run fails with ChildNameConflict).
 - configmaps, secrets get/create/update: never used by the operator itself, but the per-run Role
   grants them to the runner (its own checkpoint chunks, by name, when spec.checkpoint offloads a
   large checkpoint to ConfigMaps or, with `sensitive`, Secrets; and get on the contextFrom run's
@@ -102,10 +103,10 @@ makes (controller/handlers.py) or that kopf makes for it:
   verbs: ["create", "get", "list", "watch", "patch", "delete"]
 - apiGroups: [""]
   resources: ["serviceaccounts"]
-  verbs: ["create"]
+  verbs: ["create", "get"]
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
-  verbs: ["create"]
+  verbs: ["create", "get"]
 - apiGroups: [""]
   resources: ["configmaps", "secrets"]
   verbs: ["get", "create", "update"]

@@ -21,9 +21,11 @@ RUNNER_CONTAINER = "runner"
 RUNNER_UID = 65532  # "nonroot" in distroless and our Dockerfile
 
 
-def job_name_for(run_name: str, segment: int = 1) -> str:
-    """The run's first Job is named like the run; each resume after waiting for input adds "-s<n>"."""
-    return bounded_name(run_name, f"-s{segment}" if segment > 1 else "")
+def job_name_for(run_name: str, run_uid: str, segment: int = 1) -> str:
+    """The run's first Job is named like the run (run names are unique); each later one ("segment":
+    after an answered wait, or for a lost pod) adds "-<uid[:8]>-s<n>". With the run's name alone, run
+    `col`'s second Job and run `col-s2`'s first would share the name `col-s2`."""
+    return bounded_name(run_name, f"-{run_uid[:8]}-s{segment}" if segment > 1 else "")
 
 
 def service_account_for(run_name: str) -> str:
@@ -140,7 +142,7 @@ def build_runner_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name_for(name, segment),
+            "name": job_name_for(name, run["metadata"]["uid"], segment),
             "namespace": run["metadata"]["namespace"],
             "labels": labels,
             "annotations": {RESTARTS_BEFORE_ANNOTATION: str(restarts_before)},

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -11,9 +13,10 @@ from kubernetes.client.exceptions import ApiException
 
 from kube_workflows import kube
 from kube_workflows.builders import build_runner_job
+from kube_workflows.controller import children, fence, timers
 from kube_workflows.controller import status as run_status
 from kube_workflows.controller.steering import Action, decide
-from kube_workflows.models import GROUP, KIND, VERSION, Phase
+from kube_workflows.models import GROUP, KIND, TERMINAL_PHASES, VERSION, Phase
 
 log = logging.getLogger(__name__)
 
@@ -123,30 +126,89 @@ def delete_job(namespace: str, name: str) -> None:
             raise
 
 
+# Conflicts in a row before a fenced write gives up; each one means another writer just succeeded.
+FENCED_WRITE_TRIES = 5
+
+
+def write_fenced(
+    run: dict[str, Any], build: Callable[[dict[str, Any]], dict[str, Any] | None]
+) -> dict[str, Any] | None:
+    """Write the status merge patch `build(run)` as a JSON patch fenced on the run's attempt (see
+    fence.py). When another writer got there first (the API server answers 422 for a failed `test`,
+    409 for a stale resourceVersion), read the run again and build again. Returns the run the written
+    patch was built from; None when the run is gone or `build` finds nothing to write."""
+    namespace, name = run["metadata"]["namespace"], run["metadata"]["name"]
+    current: dict[str, Any] | None = run
+    for _ in range(FENCED_WRITE_TRIES):
+        assert current is not None
+        merge = build(current)
+        if merge is None:
+            return None
+        try:
+            kube.discard(
+                kube.custom_objects().patch_namespaced_custom_object_status(
+                    namespace=namespace,
+                    name=name,
+                    body=fence.fenced_status_patch(current, merge),
+                    _content_type="application/json-patch+json",
+                    _preload_content=False,
+                    **kube.WORKFLOWRUN,
+                )
+            )
+            return current
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            if exc.status not in (409, 422):
+                raise
+            log.info("%s/%s: status changed under a fenced write (%s); reading it again", namespace, name, exc.status)
+        current = read_run(namespace, name)
+        if current is None:
+            return None
+    raise kopf.TemporaryError(f"{namespace}/{name}: status kept changing under a fenced write", delay=1)
+
+
+CANCELLED_MESSAGE = "cancelled (spec.cancel); its pods are removed"
+
+
+def cancelled_patch(run: dict[str, Any]) -> dict[str, Any] | None:
+    """The status merge patch that cancels `run` as read; None when it has finished meanwhile (that
+    outcome stands)."""
+    status = run.get("status") or {}
+    if status.get("phase") in TERMINAL_PHASES:
+        return None
+    observed = run_status.Observed(Phase.CANCELLED, "False", "Cancelled", CANCELLED_MESSAGE, False, _restarts(status))
+    # A higher attempt number makes the API server reject a still-running runner's writes; written
+    # with write_fenced, it is higher than any attempt a runner claimed since this read.
+    return {**run_status.status_patch(run, observed), "attempt": int(status.get("attempt") or 0) + 1}
+
+
 def cancel(run: dict[str, Any], job: dict[str, Any] | None) -> None:
     """Cancelled is final: remove the Job (its pods go with it) and fence out any runner still writing."""
-    namespace = run["metadata"]["namespace"]
-    status = run.get("status") or {}
     if job is not None:
-        delete_job(namespace, job["metadata"]["name"])
-    message = "cancelled (spec.cancel); its pods are removed"
-    observed = run_status.Observed(Phase.CANCELLED, "False", "Cancelled", message, False, _restarts(status))
-    # A higher attempt number makes the API server reject a still-running runner's writes.
-    _set_phase(run, observed, {"attempt": int(status.get("attempt") or 0) + 1})
-    kopf.event(reference(run), type="Normal", reason="Cancelled", message=message)
+        delete_job(run["metadata"]["namespace"], job["metadata"]["name"])
+    if write_fenced(run, cancelled_patch) is not None:
+        kopf.event(reference(run), type="Normal", reason="Cancelled", message=CANCELLED_MESSAGE)
 
 
-def _create_segment_job(run: dict[str, Any], default_image: str, restarts: int) -> dict[str, Any]:
-    """The run's next Job (`<run>-s<n>`); idempotent, as a restarted operator may create it again."""
+def fail(run: dict[str, Any], reason: str, message: str) -> None:
+    """The run fails for a reason of the operator's own (not its Job's)."""
+    observed = run_status.Observed(Phase.FAILED, "False", reason, message, False, _restarts(run.get("status") or {}))
+    _set_phase(run, observed)
+    kopf.event(reference(run), type="Warning", reason=reason, message=message)
+
+
+def _create_segment_job(run: dict[str, Any], default_image: str, restarts: int) -> dict[str, Any] | None:
+    """The run's next Job (see job_name_for); idempotent, as a restarted operator may create it again.
+    None when its name is taken by an object that is not the run's: the run has failed."""
     status = run.get("status") or {}
     segment = int(status.get("segment") or 1) + 1
-    job: Any = build_runner_job(run, default_image, segment=segment, restarts_before=restarts)
+    job = build_runner_job(run, default_image, segment=segment, restarts_before=restarts)
     try:
-        kube.batch().create_namespaced_job(namespace=run["metadata"]["namespace"], body=job)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-    assert isinstance(job, dict)
+        children.create_child(job)
+    except children.ChildNameConflict as exc:
+        fail(run, children.CHILD_NAME_CONFLICT, str(exc))
+        return None
     return job
 
 
@@ -157,6 +219,12 @@ def replace_lost_pod(run: dict[str, Any], lost_job: dict[str, Any], default_imag
         return  # the runner recorded an outcome: the Job controller's verdict follows
     restarts = _restarts(status) + 1
     job = _create_segment_job(run, default_image, restarts)
+    if job is None:
+        # Failed: the lost pod's Job must not start a replacement of its own either.
+        kube.batch().patch_namespaced_job(
+            lost_job["metadata"]["name"], run["metadata"]["namespace"], {"spec": {"suspend": True}}
+        )
+        return
     seq = (status.get("checkpoint") or {}).get("seq") or 0
     message = f"the runner pod was lost; a new pod (Job {job['metadata']['name']}) resumes from checkpoint {seq}"
     observed = run_status.Observed(Phase.RUNNING, "Unknown", "Resuming", message, False, restarts)
@@ -172,6 +240,8 @@ def start_next_segment(run: dict[str, Any], default_image: str) -> None:
     status = run.get("status") or {}
     segment = int(status.get("segment") or 1) + 1
     job = _create_segment_job(run, default_image, _restarts(status))
+    if job is None:
+        return
     index = int((status.get("waiting") or {}).get("eventIndex") or 0)
     seq = (status.get("checkpoint") or {}).get("seq")
     message = f"delivering spec.events[{index}]; a new pod resumes from checkpoint {seq}"
@@ -186,15 +256,24 @@ def start_next_segment(run: dict[str, Any], default_image: str) -> None:
     )
 
 
-def wait_timed_out(namespace: str, name: str) -> None:
-    """spec.waitTimeoutSeconds passed while the run waited for input: it fails."""
-    run = read_run(namespace, name)
-    if run is None or (run.get("status") or {}).get("phase") != Phase.WAITING:
-        return
-    timeout = run["spec"].get("waitTimeoutSeconds")
-    status = run["status"]
-    index = (status.get("waiting") or {}).get("eventIndex", 0)
-    message = f"no answer within spec.waitTimeoutSeconds ({timeout}s); it waited for spec.events[{index}]"
-    observed = run_status.Observed(Phase.FAILED, "False", "WaitTimeout", message, False, _restarts(status))
-    _set_phase(run, observed)
+def wait_timed_out(timer: timers.Timer, run: dict[str, Any]) -> bool:
+    """spec.waitTimeoutSeconds passed while the run waited for input: it fails. Only if `run` (fresh)
+    and the status the write lands on still wait on the question the timer was made for. Returns
+    whether it failed the run."""
+    message = ""
+
+    def timed_out(current: dict[str, Any]) -> dict[str, Any] | None:
+        nonlocal message
+        if not timers.wait_due(timer, current, time.time()):
+            return None  # answered, asked again, re-created or given more time
+        status = current.get("status") or {}
+        timeout = current["spec"].get("waitTimeoutSeconds")
+        index = (status.get("waiting") or {}).get("eventIndex", 0)
+        message = f"no answer within spec.waitTimeoutSeconds ({timeout}s); it waited for spec.events[{index}]"
+        observed = run_status.Observed(Phase.FAILED, "False", "WaitTimeout", message, False, _restarts(status))
+        return run_status.status_patch(current, observed)
+
+    if write_fenced(run, timed_out) is None:
+        return False
     kopf.event(reference(run), type="Warning", reason="WaitTimeout", message=message)
+    return True

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -17,7 +15,7 @@ from pydantic import ValidationError
 from kube_workflows import __version__, kube
 from kube_workflows.builders import build_runner_identity, build_runner_job, job_name_for
 from kube_workflows.builders.names import MANAGED_BY
-from kube_workflows.controller import actions, metrics, steering
+from kube_workflows.controller import actions, children, metrics, steering, sweeper
 from kube_workflows.controller import status as run_status
 from kube_workflows.models import (
     GROUP,
@@ -62,7 +60,7 @@ def _finished(status: Mapping[str, Any], **_: Any) -> bool:
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def observe_run(body: kopf.Body, type: str | None, **_: Any) -> None:
-    """Feed the metrics (phases, step and checkpoint figures) and the TTL sweep."""
+    """Feed the metrics (phases, step and checkpoint figures) and the TTL and wait-timeout sweep."""
     status, deleted = body.get("status") or {}, type == "DELETED"
     if deleted:
         _last_checkpoint_event.pop(body["metadata"]["uid"], None)
@@ -70,9 +68,7 @@ def observe_run(body: kopf.Body, type: str | None, **_: Any) -> None:
     else:
         _post_checkpoint_event(body, status)
     metrics.RUNS.observe(body["metadata"]["uid"], status, deleted=deleted)
-    namespace, name, spec = body["metadata"]["namespace"], body["metadata"]["name"], body.get("spec") or {}
-    track_ttl(namespace, name, spec, status, deleted)
-    track_wait_timeout(namespace, name, spec, status, deleted)
+    sweeper.track(body, deleted)
 
 
 # An Event per checkpoint would flood a run of thousands of short steps: at most one per run per interval.
@@ -117,52 +113,13 @@ def runs_by_name(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[t
     }
 
 
-def _create(obj: dict[str, Any]) -> bool:
-    """Create `obj`; False when it already exists (handlers run again after restarts)."""
-    kind, ns = obj["kind"], obj["metadata"]["namespace"]
-    creators: dict[str, Callable[..., Any]] = {
-        "ServiceAccount": kube.core().create_namespaced_service_account,
-        "Role": kube.rbac().create_namespaced_role,
-        "RoleBinding": kube.rbac().create_namespaced_role_binding,
-        "Job": kube.batch().create_namespaced_job,
-    }
-    create = creators[kind]
-    try:
-        # Unparsed: turning each response into client model objects only costs memory and CPU.
-        kube.discard(create(namespace=ns, body=obj, _preload_content=False))
-    except ApiException as exc:
-        if exc.status == 409:
-            return False
-        if exc.status == 422 or exc.status == 403:
-            raise kopf.PermanentError(
-                f"cannot create {kind} {obj['metadata']['name']}: {exc.reason}: {exc.body}"
-            ) from exc
-        raise
-    return True
-
-
 def _fail(patch: kopf.Patch, body: kopf.Body, reason: str, message: str) -> None:
-    patch.status["phase"] = str(Phase.FAILED)
-    patch.status["observedGeneration"] = body["metadata"].get("generation")
-    patch.status["completionTime"] = run_status.now()
-    patch.status["conditions"] = [
-        {
-            "type": "Succeeded",
-            "status": "False",
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": run_status.now(),
-            "observedGeneration": body["metadata"].get("generation"),
-        },
-        {
-            "type": "Running",
-            "status": "False",
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": run_status.now(),
-            "observedGeneration": body["metadata"].get("generation"),
-        },
-    ]
+    run = plain(body)
+    restarts = int((run.get("status") or {}).get("restarts") or 0)
+    observed = run_status.Observed(Phase.FAILED, "False", reason, message, False, restarts)
+    # The same phase, conditions and completionTime as any other way a run fails.
+    for key, value in run_status.status_patch(run, observed).items():
+        patch.status[key] = value
     kopf.event(body, type="Warning", reason=reason, message=message)
 
 
@@ -214,15 +171,20 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
             _fail(patch, body, "ContextSourceFailed", failure)
             return
         if source is None:
-            patch.status["phase"] = str(Phase.PENDING)
             message = f"waiting for spec.contextFrom WorkflowRun {spec.context_from.name} to succeed"
+            _set_starting(patch, run, Phase.PENDING, "WaitingForContext", message)
             if retry == 0:
                 kopf.event(body, type="Normal", reason="WaitingForContext", message=message)
             raise kopf.TemporaryError(message, delay=2)
-    for obj in build_runner_identity(run, source):
-        _create(obj)
     job = build_runner_job(run, DEFAULT_RUNNER_IMAGE)
-    if _create(job):
+    try:
+        for obj in build_runner_identity(run, source):
+            children.create_child(obj)
+        created = children.create_child(job)
+    except children.ChildNameConflict as exc:
+        _fail(patch, body, children.CHILD_NAME_CONFLICT, str(exc))
+        return
+    if created:
         kopf.event(
             body,
             type="Normal",
@@ -232,14 +194,26 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
     patch.status["jobName"] = job["metadata"]["name"]
     patch.status["segment"] = 1
     if not status.get("phase"):
-        patch.status["phase"] = str(Phase.SUSPENDED if spec.suspend else Phase.PENDING)
+        if spec.suspend:
+            _set_starting(patch, run, Phase.SUSPENDED, "Suspended", "created suspended (spec.suspend): no pod yet")
+        else:
+            _set_starting(patch, run, Phase.PENDING, "Pending", "waiting for the runner pod to start")
+
+
+def _set_starting(patch: kopf.Patch, run: dict[str, Any], phase: Phase, reason: str, message: str) -> None:
+    """The run's first phase, with its conditions at once: until the Job reports, kstatus (Flux's
+    `wait: true`) would otherwise see a run with no Reconciling condition as done."""
+    observed = run_status.Observed(phase, "Unknown", reason, message, False, 0)
+    for key, value in run_status.status_patch(run, observed).items():
+        patch.status[key] = value
 
 
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 def spec_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """Act on cancel, suspend and answers (spec.events), and acknowledge the edit (observedGeneration).
-    The rest of a started run's Job is immutable: of the other fields only ttlSecondsAfterFinished
-    takes effect; the identity fields are rejected at admission."""
+    What the run is and runs in (workflow, input, contextFrom, image, template, checkpoint) cannot
+    change: CEL rules reject such edits at admission. Of the other fields, the TTL and wait-timeout
+    sweep reads its own; the rest apply to the run's next Job."""
     generation = body["metadata"].get("generation")
     patch.status["observedGeneration"] = generation
     spec, phase = body.get("spec") or {}, (body.get("status") or {}).get("phase")
@@ -384,72 +358,6 @@ def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Obser
     # Kept after the run finished too: the Job's last events (SuccessCriteriaMet, then Complete) can
     # arrive before the run's own update, and must not count or announce the end twice.
     _reported[uid] = (str(observed.phase), observed.restarts, observed.running)
-
-
-# Finished runs with spec.ttlSecondsAfterFinished: (namespace, name) → when to delete them. A plain
-# background sweep instead of a kopf timer: timers make kopf put a finalizer on every run, and a run
-# deleting itself through its own timer can leave that finalizer stuck.
-# The same for runs waiting for input with spec.waitTimeoutSeconds: (namespace, name) → when they fail.
-_expiring: dict[tuple[str, str], float] = {}
-_wait_deadlines: dict[tuple[str, str], float] = {}
-
-
-def _deadline(start: Any, seconds: Any) -> float:
-    return (datetime.fromisoformat(str(start).replace("Z", "+00:00")) + timedelta(seconds=int(seconds))).timestamp()
-
-
-def track_ttl(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], deleted: bool) -> None:
-    ttl, finished = spec.get("ttlSecondsAfterFinished"), status.get("completionTime")
-    if deleted or ttl is None or not finished:
-        _expiring.pop((namespace, name), None)
-        return
-    _expiring[(namespace, name)] = _deadline(finished, ttl)
-
-
-def track_wait_timeout(
-    namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], deleted: bool
-) -> None:
-    timeout, since = spec.get("waitTimeoutSeconds"), (status.get("waiting") or {}).get("since")
-    if deleted or timeout is None or not since or status.get("phase") != Phase.WAITING:
-        _wait_deadlines.pop((namespace, name), None)
-        return
-    _wait_deadlines[(namespace, name)] = _deadline(since, timeout)
-
-
-async def sweep_expired_runs(interval: float = 1.0) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        now = datetime.now(UTC).timestamp()
-        for (namespace, name), deadline in list(_expiring.items()):
-            if now >= deadline:
-                _expiring.pop((namespace, name), None)
-                await asyncio.to_thread(_delete_run, namespace, name)
-        for (namespace, name), deadline in list(_wait_deadlines.items()):
-            if now >= deadline:
-                _wait_deadlines.pop((namespace, name), None)
-                await asyncio.to_thread(actions.wait_timed_out, namespace, name)
-
-
-def _delete_run(namespace: str, name: str) -> None:
-    try:
-        kube.custom_objects().delete_namespaced_custom_object(
-            namespace=namespace, name=name, propagation_policy="Background", **kube.WORKFLOWRUN
-        )
-    except ApiException as exc:
-        if exc.status != 404:
-            logging.getLogger(__name__).warning("could not delete expired run %s/%s: %s", namespace, name, exc)
-
-
-@kopf.on.startup()
-async def start_ttl_sweeper(memo: kopf.Memo, **_: Any) -> None:
-    memo["ttl_sweeper"] = asyncio.create_task(sweep_expired_runs())
-
-
-@kopf.on.cleanup()
-async def stop_ttl_sweeper(memo: kopf.Memo, **_: Any) -> None:
-    task = memo.get("ttl_sweeper")
-    if task is not None:
-        task.cancel()
 
 
 __all__ = ["job_changed", "job_name_for", "runs_by_name", "start_run"]

@@ -17,6 +17,13 @@ _JOB_FAILURE_REASONS = {
 }
 
 
+RUNNER_EXITED_WITHOUT_RESULT = "RunnerExitedWithoutResult"
+EXITED_WITHOUT_RESULT_MESSAGE = (
+    "the runner exited 0 without recording a result (no final checkpoint): the workflow did not return; "
+    "did spec.workflow or a step call sys.exit()?"
+)
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -52,8 +59,15 @@ def observe(run_status: dict[str, Any], job: dict[str, Any] | None) -> Observed:
     if job is None:
         return Observed(Phase.PENDING, "Unknown", "Pending", "waiting for the runner Job", False, 0)
     if _job_condition(job, "Complete", "SuccessCriteriaMet"):
-        if run_status.get("waiting") and not (run_status.get("checkpoint") or {}).get("final"):
+        final = (run_status.get("checkpoint") or {}).get("final")
+        if run_status.get("waiting") and not final:
             return Observed(Phase.WAITING, "Unknown", "WaitingForInput", waiting_message(run_status), False, restarts)
+        if not final:
+            # Exit 0 alone proves nothing (spec.workflow "sys:exit", sys.exit(0) in a step): every real
+            # completion records its result with a final checkpoint, so without one there is no result.
+            return Observed(
+                Phase.FAILED, "False", RUNNER_EXITED_WITHOUT_RESULT, EXITED_WITHOUT_RESULT_MESSAGE, False, restarts
+            )
         return Observed(Phase.SUCCEEDED, "True", "Succeeded", "the workflow returned a result", False, restarts)
     failed_condition = _job_condition(job, "Failed", "FailureTarget")
     if failed_condition:
@@ -103,19 +117,79 @@ def waiting_message(run_status: dict[str, Any]) -> str:
     return f"waiting for input{asked}; answer with spec.events[{waiting.get('eventIndex', 0)}]{rejected}"
 
 
-def _condition(
-    previous: list[dict[str, Any]], type_: str, status: str, reason: str, message: str, generation: int | None
-) -> dict[str, Any]:
-    old = next((c for c in previous if c.get("type") == type_), None)
-    changed = old is None or old.get("status") != status
-    return {
+# metav1.Condition allows 32 KiB, but people read conditions (kubectl describe, Argo CD, Flux), and a
+# workflow's exception message can be any length.
+MAX_CONDITION_MESSAGE = 1024
+
+
+def set_condition(
+    conditions: list[dict[str, Any]],
+    type_: str,
+    status: str,
+    reason: str,
+    message: str,
+    generation: int | None,
+    previous: list[dict[str, Any]] | None = None,
+) -> None:
+    """Set condition `type_` in `conditions` (in place), the one way every writer builds a condition:
+    the message is truncated to MAX_CONDITION_MESSAGE, and lastTransitionTime is kept from the same
+    condition in `previous` (default: `conditions`) unless its status changed."""
+    old = next((c for c in (conditions if previous is None else previous) if c.get("type") == type_), None)
+    if len(message) > MAX_CONDITION_MESSAGE:
+        message = message[: MAX_CONDITION_MESSAGE - 1] + "…"
+    since = old.get("lastTransitionTime") if old is not None and old.get("status") == status else None
+    condition = {
         "type": type_,
         "status": status,
         "reason": reason,
         "message": message,
-        "lastTransitionTime": now() if changed else old.get("lastTransitionTime") or now(),  # type: ignore[union-attr]
+        "lastTransitionTime": since or now(),
         "observedGeneration": generation,
     }
+    at = next((i for i, c in enumerate(conditions) if c.get("type") == type_), None)
+    if at is None:
+        conditions.append(condition)
+    else:
+        conditions[at] = condition
+
+
+# kstatus (sigs.k8s.io/cli-utils/pkg/kstatus), which Flux's `wait: true` uses: Reconciling=True means
+# in progress and Stalled=True means failed, whatever else the object says; Ready=True means done.
+_RECONCILING_PHASES = (Phase.PENDING, Phase.RUNNING)
+_STALLED_PHASES = (Phase.FAILED, Phase.CANCELLED)
+
+
+def conditions_for(previous: list[dict[str, Any]], observed: Observed, generation: int | None) -> list[dict[str, Any]]:
+    """Every condition the operator keeps, for `observed`: Succeeded and Running (the run's own),
+    Ready, Reconciling and Stalled (kstatus), and Waiting. The abnormal-true ones (Reconciling,
+    Stalled, Waiting) appear once they apply and then stay, False, as kstatus asks."""
+    conditions: list[dict[str, Any]] = []
+
+    def put(type_: str, status: bool | str, reason: str, message: str) -> None:
+        value = status if isinstance(status, str) else ("True" if status else "False")
+        set_condition(conditions, type_, value, reason, message, generation, previous)
+
+    def applies(type_: str, now_true: bool) -> bool:
+        return now_true or any(c.get("type") == type_ for c in previous)
+
+    put("Succeeded", observed.succeeded, observed.reason, observed.message)
+    put("Running", observed.running, "PodRunning" if observed.running else observed.reason, observed.message)
+    put("Ready", observed.phase == Phase.SUCCEEDED, observed.reason, observed.message)
+    reconciling = observed.phase in _RECONCILING_PHASES
+    if applies("Reconciling", reconciling):
+        put("Reconciling", reconciling, observed.reason, observed.message)
+    stalled = observed.phase in _STALLED_PHASES
+    if applies("Stalled", stalled):
+        put("Stalled", stalled, observed.reason, observed.message)
+    waiting = observed.phase == Phase.WAITING
+    if applies("Waiting", waiting):
+        put(
+            "Waiting",
+            waiting,
+            "InputRequired" if waiting else "Answered",
+            observed.message if waiting else "not waiting for input",
+        )
+    return conditions
 
 
 def status_patch(run: dict[str, Any], observed: Observed) -> dict[str, Any]:
@@ -123,29 +197,7 @@ def status_patch(run: dict[str, Any], observed: Observed) -> dict[str, Any]:
     status = run.get("status") or {}
     generation = run.get("metadata", {}).get("generation")
     previous = status.get("conditions") or []
-    conditions = [
-        _condition(previous, "Succeeded", observed.succeeded, observed.reason, observed.message, generation),
-        _condition(
-            previous,
-            "Running",
-            "True" if observed.running else "False",
-            "PodRunning" if observed.running else observed.reason,
-            observed.message,
-            generation,
-        ),
-    ]
-    if observed.phase == Phase.WAITING or any(c.get("type") == "Waiting" for c in previous):
-        waiting = observed.phase == Phase.WAITING
-        conditions.append(
-            _condition(
-                previous,
-                "Waiting",
-                "True" if waiting else "False",
-                "InputRequired" if waiting else "Answered",
-                observed.message if waiting else "not waiting for input",
-                generation,
-            )
-        )
+    conditions = conditions_for(previous, observed, generation)
     patch: dict[str, Any] = {}
     if observed.restarts != (status.get("restarts") or 0):
         patch["restarts"] = observed.restarts

@@ -24,7 +24,9 @@ _PRINTER_COLUMNS = [
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 # Spec fields that define what the run *is*; changing them under a running workflow would mix two runs.
-_IMMUTABLE = ("workflow", "input", "contextFrom")
+# Also what its pods are pinned to: a resumed Job from an edited image or template would run other code,
+# and the runner's Role names its checkpoint chunks (kind, count, slots) from spec.checkpoint at creation.
+_IMMUTABLE = ("workflow", "input", "contextFrom", "image", "template", "checkpoint")
 
 
 def _structural(node: Any, defs: dict[str, Any]) -> Any:

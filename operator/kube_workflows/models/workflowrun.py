@@ -234,7 +234,9 @@ TERMINAL_PHASES = (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED)
 class Condition(_Model):
     """A Kubernetes-style condition (metav1.Condition)."""
 
-    type: str = Field(description="Succeeded, Running or Waiting.")
+    type: str = Field(
+        description="Succeeded, Running, Waiting, and the kstatus conditions Ready, Reconciling and Stalled."
+    )
     status: str = Field(description='"True", "False" or "Unknown".', pattern="^(True|False|Unknown)$")
     reason: str = Field(description="One CamelCase word for machines.")
     message: str = Field(default="", description="One line for humans.")
@@ -332,7 +334,9 @@ class WorkflowRunStatus(_Model):
         default=None, description="Pending, Running, Waiting, Suspended, Succeeded, Failed or Cancelled."
     )
     conditions: list[Condition] = Field(
-        default_factory=list, description="Succeeded, Running and (once it waited) Waiting conditions."
+        default_factory=list,
+        description="Succeeded, Running, Ready (kstatus: True once Succeeded), Reconciling (True while Pending "
+        "or Running), Stalled (True once Failed or Cancelled) and, once it waited, Waiting.",
     )
     observed_generation: int | None = Field(default=None, description="metadata.generation last acted on.")
     attempt: int | None = Field(default=None, description="Runner attempts so far (1 for the first pod).")
