@@ -182,6 +182,8 @@ def test_install_run_uninstall(cluster: Cluster, helm: str, solo_namespace: str)
         (["list", "secrets", "-n", namespace], "no"),
         (["delete", "jobs", "-n", namespace], "yes"),  # spec.cancel, and a parked run's finished Job
         (["delete", "pods", "-n", namespace], "no"),
+        # Children block their run's deletion: OwnerReferencesPermissionEnforcement asks for this.
+        (["update", "workflowruns.kube-workflows.dev", "--subresource=finalizers", "-n", namespace], "yes"),
     ]:
         answer = cluster.kubectl("auth", "can-i", *question, "--as", account, check=False)
         assert answer.stdout.strip() == allowed, (question, answer.stdout, answer.stderr)

@@ -90,6 +90,9 @@ makes (controller/handlers.py) or that kopf makes for it:
   large checkpoint to ConfigMaps or, with `sensitive`, Secrets; and get on the contextFrom run's
   chunks), and RBAC only lets the operator grant what it holds.
 - events create: the run's Events (kopf posts core/v1 Events).
+- workflowruns/finalizers update: the run's children (Job, ServiceAccount, Role, RoleBinding) carry
+  an owner reference with blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement admission
+  plugin (on in OpenShift) allows only to who may set the owner's finalizers.
 */}}
 {{- define "kube-workflows.rules" -}}
 - apiGroups: ["kube-workflows.dev"]
@@ -98,6 +101,9 @@ makes (controller/handlers.py) or that kopf makes for it:
 - apiGroups: ["kube-workflows.dev"]
   resources: ["workflowruns/status"]
   verbs: ["get", "patch"]
+- apiGroups: ["kube-workflows.dev"]
+  resources: ["workflowruns/finalizers"]
+  verbs: ["update"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["create", "get", "list", "watch", "patch", "delete"]
