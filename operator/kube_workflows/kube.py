@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 from typing import Any
 
@@ -53,3 +54,10 @@ def discard(response: Any) -> None:
     connection to the pool: an unread one is dropped, and the next call pays a new TLS handshake."""
     response.drain_conn()
     response.release_conn()
+
+
+def parsed(response: Any) -> dict[str, Any]:
+    """An unparsed (`_preload_content=False`) response's JSON object, as the API sent it."""
+    obj = json.loads(response.data)
+    assert isinstance(obj, dict)
+    return obj

@@ -110,6 +110,13 @@ def test_ha_peers_through_a_kopf_peering_object(helm: str) -> None:
     assert "clusterkopfpeerings.kopf.dev" in peering_crds and "kopfpeerings.kopf.dev" in peering_crds
     single = by_kind(render(helm), "Deployment")[0]
     assert single["spec"]["strategy"] == {"type": "Recreate"}  # never two standalone operators at once
+    # The replica holding the Lease runs the TTL and wait-timeout sweep: its own Lease, by name.
+    (sweep_role,) = [r for r in by_kind(docs, "Role") if r["metadata"]["name"].endswith("-sweep")]
+    by_name = next(rule for rule in sweep_role["rules"] if rule.get("resourceNames"))
+    assert by_name["resourceNames"] == [f"kube-workflows-sweep-{RELEASE}-kube-workflows"]
+    env = {e["name"] for e in operator_container(docs)["env"]}
+    assert "POD_NAMESPACE" in env
+    assert not [r for r in by_kind(render(helm), "Role") if r["metadata"]["name"].endswith("-sweep")]
 
 
 def test_metrics_service_and_service_monitor(helm: str) -> None:

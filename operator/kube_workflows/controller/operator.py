@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import random
+import socket
 from typing import Any
 
 import kopf
@@ -13,7 +14,25 @@ import kopf
 from kube_workflows.controller import (
     handlers,  # noqa: F401  (registers the handlers)
     metrics,
+    sweeper,
 )
+from kube_workflows.controller.lease import SweepLease
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def own_namespace() -> str:
+    """Where this replica keeps its Lease: its pod's namespace (POD_NAMESPACE, set by the chart)."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    if os.path.exists(SERVICE_ACCOUNT_NAMESPACE):
+        with open(SERVICE_ACCOUNT_NAMESPACE) as f:
+            return f.read().strip()
+    return "default"
+
+
+def replica_identity() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 @kopf.on.startup()
@@ -50,6 +69,10 @@ def run_operator(
     if metrics_port:
         metrics.serve(metrics_port)
     _watched[:] = namespaces or []
+    if peering is not None:
+        sweeper.use_lease(
+            SweepLease(namespace=own_namespace(), name=f"kube-workflows-sweep-{peering}", me=replica_identity())
+        )
     kopf.configure(verbose=os.environ.get("KWF_DEBUG") == "1")  # kopf's log format; handlers log through it
     asyncio.run(
         kopf.operator(

@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from kube_workflows import kube
 from kube_workflows.controller import actions
 from kube_workflows.controller import timers as run_timers
+from kube_workflows.controller.lease import LEASE_SECONDS, SweepLease
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +74,33 @@ def _due(timers: dict[str, run_timers.Timer], now: float) -> list[run_timers.Tim
     return due
 
 
+# With peering (HA), the replica holding this Lease sweeps; the others keep their timers for the day
+# they hold it. None: a standalone operator, the only one.
+_lease: SweepLease | None = None
+RENEW_SECONDS = LEASE_SECONDS / 3
+HELD_SECONDS = LEASE_SECONDS * 2 / 3  # what a renewal is trusted for: well inside the Lease's duration
+
+
+def use_lease(lease: SweepLease | None) -> None:
+    global _lease
+    _lease = lease
+
+
 async def sweep_expired_runs(interval: float = 1.0) -> None:
+    held_until = next_renewal = 0.0
     while True:
         await asyncio.sleep(interval)
         now = time.time()
+        if _lease is not None:
+            if now >= next_renewal:
+                try:
+                    held = await asyncio.to_thread(_lease.hold)
+                except Exception:
+                    log.exception("could not renew the sweep's Lease %s/%s", _lease.namespace, _lease.name)
+                    held = False
+                held_until, next_renewal = (now + HELD_SECONDS if held else 0.0), now + RENEW_SECONDS
+            if now >= held_until:
+                continue  # another replica sweeps; due timers stay until this one holds the Lease
         for act, timer in [(expire, t) for t in _due(_ttl_timers, now)] + [
             (time_out, t) for t in _due(_wait_timers, now)
         ]:

@@ -14,7 +14,6 @@ replaced) from changing anything:
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import random
 import time
@@ -101,7 +100,7 @@ class KubeRunApi:
     def get_chunk(self, kind: str, name: str) -> dict[str, Any] | None:
         read = self._core.read_namespaced_secret if kind == "Secret" else self._core.read_namespaced_config_map
         try:
-            return _parsed(read(name, self.namespace, _preload_content=False))
+            return kube.parsed(read(name, self.namespace, _preload_content=False))
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -123,14 +122,8 @@ class KubeRunApi:
         return _version(replace(name=name, namespace=self.namespace, body=body, _preload_content=False))
 
 
-def _parsed(response: Any) -> dict[str, Any]:
-    obj = json.loads(response.data)
-    assert isinstance(obj, dict)
-    return obj
-
-
 def _version(response: Any) -> str:
-    return str(_parsed(response)["metadata"]["resourceVersion"])
+    return str(kube.parsed(response)["metadata"]["resourceVersion"])
 
 
 def chunk_payload(obj: dict[str, Any]) -> str:
