@@ -68,7 +68,15 @@ def test_lint_strict(helm: str, name: str) -> None:
 
 def test_defaults_watch_the_cluster_with_a_restricted_pod(helm: str) -> None:
     docs = render(helm)
-    assert {d["kind"] for d in docs} == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"}
+    assert {d["kind"] for d in docs} == {
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "ValidatingAdmissionPolicy",  # on by default: a run grants no more than its pod would
+        "ValidatingAdmissionPolicyBinding",
+    }
+    assert not by_kind(render(helm, "--set", "policy.enabled=false"), "ValidatingAdmissionPolicy")
     container = operator_container(docs)
     assert container["command"] == ["kwf", "operator"]
     assert container["args"] == ["--liveness=http://0.0.0.0:8080/healthz"]
