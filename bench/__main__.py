@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import checkpoint_write, compression, long_run, resume, scale, start, step_overhead
+from bench import checkpoint_write, compression, long_run, resume, scale, start, step_overhead, vs_dbos
 from bench.cluster import BenchCluster
 from bench.report import Row, format_table, results_json
 
@@ -27,6 +27,7 @@ MEASURES: dict[str, Callable[[BenchCluster], list[Row]]] = {
     "start": start.run,
     "resume": resume.run,
     "long_run": long_run.run,
+    "vs_dbos": vs_dbos.run,
     "scale": scale.run,
 }
 

@@ -151,3 +151,12 @@ def test_long_run_flatness_compares_the_last_tenth_with_steps_100_to_1000() -> N
     stamps.update({step: 90 + (step - 9000) * 0.012 for step in range(9000, 10001, 100)})
     early, late = flatness(stamps, 10_000)
     assert round(early, 6) == 0.010 and round(late, 6) == 0.012
+
+
+def test_the_per_step_picture_is_drawn(tmp_path: Path) -> None:
+    from bench.plot import draw, per_step_curve
+
+    stamps = {step: step * 0.01 for step in range(0, 1001, 100)}
+    assert per_step_curve(stamps) == ([*range(100, 1001, 100)], [10.0] * 10)
+    draw({"a": stamps, "b": {k: v * 2 for k, v in stamps.items()}}, tmp_path / "per_step.png")
+    assert (tmp_path / "per_step.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

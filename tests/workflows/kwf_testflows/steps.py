@@ -9,6 +9,7 @@ text kept in ctx.store, to make the Context large).
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 from workflows import Context, Workflow, step
 from workflows.events import Event, StartEvent, StopEvent
@@ -19,8 +20,8 @@ class Next(Event):
 
 
 class StepChain(Workflow):
-    def __init__(self) -> None:
-        super().__init__(timeout=None)
+    def __init__(self, **kwargs: Any) -> None:  # e.g. runtime=..., as the bench's DBOS peer passes
+        super().__init__(timeout=None, **kwargs)
 
     @step
     async def begin(self, ctx: Context, ev: StartEvent) -> Next:

@@ -1,0 +1,46 @@
+"""The peer: a test workflow on llama-agents-dbos's DBOSRuntime (SQLite), in one process. Prints
+{"seconds": ...}, the best of `--repeats` runs' wall time. Run by bench/vs_dbos.py in a venv of its own
+(llama-agents-dbos needs dbos<3), with tests/workflows on PYTHONPATH."""
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workflow", default="kwf_testflows.steps:StepChain", help="module:Class")
+    parser.add_argument("--input", default="{}", help="start event fields, as JSON")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    from dbos import DBOS
+    from llama_agents.dbos import DBOSRuntime
+
+    module, _, name = args.workflow.partition(":")
+    workflow_class = getattr(importlib.import_module(module), name)
+    database = Path(tempfile.mkdtemp(prefix="kwf-bench-dbos-")) / "dbos.sqlite"
+    DBOS(config={"name": "kwf-bench", "system_database_url": f"sqlite:///{database}", "run_admin_server": False})
+    runtime = DBOSRuntime()
+    workflow = workflow_class(runtime=runtime)
+    start = json.loads(args.input)
+
+    async def once(index: int) -> float:
+        started = time.perf_counter()
+        await workflow.run(run_id=f"run-{index}", **start)
+        return time.perf_counter() - started
+
+    async def measure() -> float:
+        await runtime.launch()
+        return min([await once(i) for i in range(args.repeats)])
+
+    json.dump({"seconds": asyncio.run(measure())}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
