@@ -115,6 +115,7 @@ def decide(
     patch = run_status.status_patch(run, observed)
     # 10. Parked waiting for input. Only the fresh read of step 6 has the whole run, and the
     #     reconcile after parking needs it (an answer may have arrived, or the run been suspended).
+    #     A Job's SuccessCriteriaMet comes before its Complete: until then, Waiting is only mirrored.
     if observed.phase == Phase.WAITING and "metadata" in run and "spec" in run:
         parked = {**run, "status": {**run["status"], **patch}}
         return JobVerdict(kind=Kind.PARK, why="waiting for input", run=parked, patch=patch, observed=observed)
