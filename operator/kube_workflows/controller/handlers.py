@@ -263,6 +263,7 @@ def _carry_out(
     owner: Mapping[str, Any],
     entry: dict[str, Any],
 ) -> None:
+    """Do what the verdict says, then announce what it observed (Events, at most once per change)."""
     match verdict.kind:
         case job_verdict.Kind.RECONCILE:
             actions.reconcile(verdict.run, DEFAULT_RUNNER_IMAGE)
@@ -273,6 +274,7 @@ def _carry_out(
                 actions.patch_run_status(namespace, owner["name"], verdict.patch)
             # Parked: nothing of the run stays while it waits (its status keeps the Context).
             actions.delete_job(namespace, job["metadata"]["name"])
+            # The answer may be there already (sent while the pod was parking), or the run suspended.
             actions.reconcile(verdict.run, DEFAULT_RUNNER_IMAGE)
         case job_verdict.Kind.MIRROR:
             if not actions.patch_run_status(namespace, owner["name"], verdict.patch):
