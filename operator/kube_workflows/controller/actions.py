@@ -46,7 +46,8 @@ def read_job(namespace: str, name: str | None) -> dict[str, Any] | None:
     return parsed
 
 
-def patch_run_status(namespace: str, name: str, patch: dict[str, Any]) -> None:
+def patch_run_status(namespace: str, name: str, patch: dict[str, Any]) -> bool:
+    """Merge-patch the run's status; False when the run is gone."""
     try:
         kube.custom_objects().patch_namespaced_custom_object_status(
             namespace=namespace, name=name, body={"status": patch}, **kube.WORKFLOWRUN
@@ -54,6 +55,8 @@ def patch_run_status(namespace: str, name: str, patch: dict[str, Any]) -> None:
     except ApiException as exc:
         if exc.status != 404:
             raise
+        return False
+    return True
 
 
 def reference(run: dict[str, Any]) -> kopf.Body:

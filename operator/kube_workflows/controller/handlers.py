@@ -9,13 +9,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from kube_workflows import __version__, kube
+from kube_workflows import __version__
 from kube_workflows.builders import build_runner_identity, build_runner_job, job_name_for
 from kube_workflows.builders.names import MANAGED_BY
-from kube_workflows.controller import actions, children, metrics, steering, sweeper
+from kube_workflows.controller import actions, children, job_verdict, metrics, sweeper
 from kube_workflows.controller import status as run_status
 from kube_workflows.models import (
     GROUP,
@@ -243,72 +242,48 @@ def job_changed(
     logger: logging.Logger,
     **_: Any,
 ) -> None:
-    """Mirror the Job into the run's phase, conditions and restarts."""
-    owner = next(
-        (
-            o
-            for o in body.get("metadata", {}).get("ownerReferences", [])
-            if o.get("kind") == KIND and o.get("controller")
-        ),
-        None,
-    )
-    if owner is None or type == "DELETED":
-        return
-    entry = next((e for e in runs_by_name.get((namespace, owner["name"]), []) if e["uid"] == owner["uid"]), None)
-    if entry is None:
-        return  # the run is gone; garbage collection removes the Job
+    """Mirror the Job into the run's phase, conditions and restarts (job_verdict.decide says how)."""
     job = plain(body)
-    if entry["status"].get("phase") == Phase.CANCELLED:
-        return  # final, whatever its Job's pods do while they are removed
-    if entry["status"].get("jobName") not in (None, body["metadata"]["name"]):
-        return  # an earlier segment's Job (before the run waited for input)
-    run = {"metadata": {"generation": entry["generation"]}, "status": entry["status"]}
-    steer = entry.get("steer") or {}
-    if steer.get("cancel") or steer.get("suspend") != bool((job.get("spec") or {}).get("suspend")):
-        # Level-triggered too: a spec edit whose handling was cut short (say, by a restart) still lands.
-        fresh = actions.read_run(namespace, owner["name"])
-        if fresh is not None:
-            actions.reconcile(fresh, DEFAULT_RUNNER_IMAGE)
-        return
-    if steering.job_completed(job):
-        # Succeeded or parked waiting for input: the runner's last write decides, and the index may not
-        # have it yet. One read per finished Job.
-        fresh = actions.read_run(namespace, owner["name"])
-        fresh_status = (fresh or {}).get("status") or {}
-        if fresh is None or fresh_status.get("phase") == Phase.CANCELLED:
+    owner = job_verdict.controller_owner(job)
+    entry = None
+    if owner is not None:
+        entry = next((e for e in runs_by_name.get((namespace, owner["name"]), []) if e["uid"] == owner["uid"]), None)
+    verdict = job_verdict.decide(job, entry, deleted=type == "DELETED")
+    if verdict.kind is job_verdict.Kind.READ_FRESH and owner is not None:
+        fresh = job_verdict.Fresh(run=actions.read_run(namespace, owner["name"]))
+        verdict = job_verdict.decide(job, entry, deleted=type == "DELETED", fresh=fresh)
+    if owner is not None and entry is not None:  # without them, decide ignored the Job
+        _carry_out(verdict, namespace, job, owner, entry)
+
+
+def _carry_out(
+    verdict: job_verdict.JobVerdict,
+    namespace: str,
+    job: dict[str, Any],
+    owner: Mapping[str, Any],
+    entry: dict[str, Any],
+) -> None:
+    """Do what the verdict says, then announce what it observed (Events, at most once per change)."""
+    match verdict.kind:
+        case job_verdict.Kind.RECONCILE:
+            actions.reconcile(verdict.run, DEFAULT_RUNNER_IMAGE)
+        case job_verdict.Kind.REPLACE_POD:
+            actions.replace_lost_pod(verdict.run, job, DEFAULT_RUNNER_IMAGE)
+        case job_verdict.Kind.PARK:
+            if verdict.patch:
+                actions.patch_run_status(namespace, owner["name"], verdict.patch)
+            # Parked: nothing of the run stays while it waits (its status keeps the Context).
+            actions.delete_job(namespace, job["metadata"]["name"])
+            # The answer may be there already (sent while the pod was parking), or the run suspended.
+            actions.reconcile(verdict.run, DEFAULT_RUNNER_IMAGE)
+        case job_verdict.Kind.MIRROR:
+            if not actions.patch_run_status(namespace, owner["name"], verdict.patch):
+                return  # the run is gone: nothing to announce
+        case _:
+            # IGNORE. READ_FRESH does not come back once decide has had its fresh read.
             return
-        if fresh_status.get("jobName") not in (None, body["metadata"]["name"]):
-            return  # the run moved on to its next Job meanwhile
-        run = fresh
-    if steering.replace_at_once(job):
-        fresh = actions.read_run(namespace, owner["name"])
-        if fresh is not None and (fresh.get("status") or {}).get("jobName") == body["metadata"]["name"]:
-            actions.replace_lost_pod(fresh, job, DEFAULT_RUNNER_IMAGE)
-            observed = run_status.observe(fresh.get("status") or {}, job)
-            _post_transition_events(_ref(namespace, owner), owner["uid"], observed, entry)
-            return
-    observed = run_status.observe(run.get("status") or {}, job)
-    patch = run_status.status_patch(run, observed)
-    if observed.phase == Phase.WAITING and "metadata" in run and "spec" in run:
-        if patch:
-            actions.patch_run_status(namespace, owner["name"], patch)
-        # Parked: nothing of the run stays while it waits (its status keeps the Context).
-        actions.delete_job(namespace, body["metadata"]["name"])
-        # The answer may be there already (sent while the pod was parking), or the run suspended.
-        actions.reconcile({**run, "status": {**run["status"], **patch}}, DEFAULT_RUNNER_IMAGE)
-        _post_transition_events(_ref(namespace, owner), owner["uid"], observed, entry)
-        return
-    if not patch:
-        return
-    try:
-        kube.custom_objects().patch_namespaced_custom_object_status(
-            namespace=namespace, name=owner["name"], body={"status": patch}, **kube.WORKFLOWRUN
-        )
-    except ApiException as exc:
-        if exc.status == 404:
-            return
-        raise
-    _post_transition_events(_ref(namespace, owner), owner["uid"], observed, entry)
+    if verdict.observed is not None:
+        _post_transition_events(_ref(namespace, owner), owner["uid"], verdict.observed, entry)
 
 
 def _ref(namespace: str, owner: Mapping[str, Any]) -> kopf.Body:
