@@ -25,9 +25,10 @@ from workflows.events import Event
 from workflows.handler import WorkflowHandler
 
 from kube_workflows.builders.job import owner_reference
+from kube_workflows.checkpoint.outputs import ERROR_KEY, RESULT_KEY, withheld_error
 from kube_workflows.idempotency import RUN_UID_ENV
 from kube_workflows.models import WorkflowRunSpec
-from kube_workflows.runner import checkpointing, exit_codes, failpoints, patches
+from kube_workflows.runner import checkpointing, exit_codes, failpoints, outputs, patches
 from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, Superseded
 from kube_workflows.runner.restore import RunFailure, restore_context
@@ -112,7 +113,12 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
 
     def fail(reason: str, exc: BaseException, code: int, step: str | None = None) -> int:
         try:
-            reporter.write("recording the error", patches.error_patch(attempt, error_record(reason, exc, step)))
+            error = error_record(reason, exc, step)
+            if policy.sensitive:  # exception text can quote anything the workflow held
+                details = {"message": error["message"], "traceback": error["traceback"]}
+                ref = outputs.withhold(reporter, checkpointer.owner, ERROR_KEY, details)
+                error = withheld_error(error, ref)
+            reporter.write("recording the error", patches.error_patch(attempt, error))
         except (Superseded, ApiUnavailable, ApiException) as write_exc:
             log.error("could not record the error: %s", write_exc)
         log.error("run failed (%s): %s", reason, exc)
@@ -279,14 +285,16 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any) -> 
     )
     if stop_step:
         checkpointer.unwritten.append(checkpointer.step_record(stop_step))
-    patch = patches.final_patch(
-        checkpointer.attempt,
-        checkpoint,
-        to_jsonable_python(result, fallback=repr),
-        checkpointer.take_unwritten(),
-        checkpointer.records,
-    )
+    value = to_jsonable_python(result, fallback=repr)
     try:
+        result_ref = None
+        if checkpointer.policy.sensitive:
+            result_ref = await asyncio.to_thread(
+                outputs.withhold, checkpointer.reporter, checkpointer.owner, RESULT_KEY, value
+            )
+        patch = patches.final_patch(
+            checkpointer.attempt, checkpoint, value, checkpointer.take_unwritten(), checkpointer.records, result_ref
+        )
         async with checkpointer.write_lock:
             await asyncio.to_thread(checkpointer.send, "final", "recording the result", patch)
     except Superseded as exc:
