@@ -38,11 +38,13 @@ class CheckpointPolicy(_Model):
     """Where checkpoints go. Small ones live in status; larger ones in owned ConfigMaps or Secrets."""
 
     inline_limit_bytes: int = Field(
-        default=256 * 1024,
+        default=32 * 1024,
         ge=1024,
         le=1024 * 1024,
         description="Checkpoints up to this many bytes (compressed) are stored in status.checkpoint.data; "
-        "larger ones are split into owned ConfigMaps (or Secrets) that status points at. Default 256Ki.",
+        "larger ones are split into owned ConfigMaps (or Secrets) that status points at. Default 32Ki: every "
+        "checkpoint is a new revision of the WorkflowRun, and etcd keeps each revision until compaction, so a "
+        "large inline checkpoint per step per run weighs on a shared cluster. Ignored when sensitive.",
     )
     max_bytes: int = Field(
         default=16 * 1024 * 1024,
@@ -210,6 +212,13 @@ class WorkflowRunSpec(_Model):
         default=None,
         gt=0,
         description="The workflow's own timeout (Workflow(timeout=...)) in each pod; unset keeps the class's.",
+    )
+    result_limit_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=512 * 1024,
+        description="Largest result (the StopEvent's result as JSON) the run records; a larger one fails the "
+        "run (reason ResultTooLarge). Keep large outputs in your own storage and return a reference. Default 64Ki.",
     )
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Pod replacement policy.")
     checkpoint: CheckpointPolicy = Field(default_factory=CheckpointPolicy, description="Checkpoint storage.")
