@@ -80,6 +80,14 @@ async def test_the_questions_of_a_sensitive_run_are_kept_out_of_status_and_answe
     assert outputs(runs, runs["r"]["status"]["resultRef"]) == {"answer": "yes", "secret": SECRET}
 
 
+async def test_a_sensitive_run_parked_again_without_an_answer_still_points_at_its_question() -> None:
+    runs = confidential("ask", checkpoint=SENSITIVE)
+    await run_once(runs, "r")
+    code, _ = await run_once(runs, "r", pod="pod-2")  # no answer yet: parks again at once
+    assert code == exit_codes.WAITING
+    assert outputs(runs, runs["r"]["status"]["waiting"]["requestsRef"])[0]["prefix"] == f"confirm {SECRET}?"
+
+
 async def test_a_run_that_is_not_sensitive_keeps_its_outputs_in_status() -> None:
     runs = confidential("return")
     code, _ = await run_once(runs, "r")

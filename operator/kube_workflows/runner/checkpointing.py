@@ -277,7 +277,7 @@ class StepCheckpointer:
         """Write the waiting Context and what it waits for, in one fenced write."""
         try:
             checkpoint = await self.checkpoint_value(snapshot, self.last_step, final=False)
-            if self.policy.sensitive:
+            if self.policy.sensitive and "requestsRef" not in waiting:
                 ref = await asyncio.to_thread(
                     outputs.withhold, self.reporter, self.owner, REQUESTS_KEY, waiting["requests"]
                 )

@@ -249,6 +249,10 @@ async def _answer_or_park(
             "expects": expects,
             "eventIndex": checkpointer.events_delivered,
         }
+        previous_ref = (previous_wait or {}).get("requestsRef")
+        if not checkpointer.requests and previous_ref:
+            # Parked again with no new question: a sensitive run's questions are still where status said.
+            waiting["requestsRef"] = previous_ref
         if rejected:
             waiting.update(error=rejected, rejectedGeneration=run["metadata"].get("generation"))
             log.warning("%s", rejected)
