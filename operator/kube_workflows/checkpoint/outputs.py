@@ -29,7 +29,7 @@ def secret_name(run_name: str) -> str:
 
 
 def to_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def reference(run_name: str, key: str, text: str) -> dict[str, Any]:

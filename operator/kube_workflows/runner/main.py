@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -134,8 +135,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
             signal.SIGTERM, lambda: asyncio.ensure_future(_stop_gracefully(checkpointer))
         )
 
-    def fail(reason: str, exc: BaseException, code: int, step: str | None = None) -> int:
-        return record_failure(checkpointer, reason, exc, code, step)
+    fail = functools.partial(record_failure, checkpointer)
 
     try:
         spec = WorkflowRunSpec.model_validate(run["spec"])
