@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import signal
 from pathlib import Path
 
@@ -57,6 +59,35 @@ def test_sensitive_checkpoints_go_to_secrets(cluster: Cluster, operator: Operato
     assert status["phase"] == "Succeeded", status.get("error")
     assert status["checkpoint"]["storage"] == "Secret"
     assert chunk_objects(cluster, namespace, "Secret") and not chunk_objects(cluster, namespace, "ConfigMap")
+
+
+def test_a_sensitive_run_keeps_its_question_and_result_out_of_the_run_object(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    secret = "321cba-SECRET"  # kwf_testflows.confidential.secret_of("abc123"): not in spec.input
+    cluster.apply(
+        workflow_run(
+            "vault",
+            "kwf_testflows.confidential:Confidential",
+            {"seed": "abc123", "mode": "ask"},
+            checkpoint={"sensitive": True},
+        ),
+        namespace,
+    )
+    run = cluster.wait_phase(namespace, "vault", "Waiting", "Failed", timeout=120)
+    assert secret not in json.dumps(run) and run["status"]["waiting"]["requestsRef"]["secret"] == "vault-outputs"
+    assert run["status"]["checkpoint"]["storage"] == "Secret"  # small, yet not inline
+    described = cluster.kwf("describe", "vault", "-n", namespace)
+    assert described.returncode == 0 and f"confirm {secret}?" in described.stdout, described.stderr
+
+    sent = cluster.kwf("send-event", "vault", "-n", namespace, "--data", json.dumps({"response": "yes"}), "--wait")
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout) == {"answer": "yes", "secret": secret}  # kwf follows status.resultRef
+    run = cluster.run(namespace, "vault")
+    assert run["status"]["phase"] == "Succeeded" and secret not in json.dumps(run)
+    stored = cluster.core.read_namespaced_secret("vault-outputs", namespace)
+    texts = json.loads(base64.b64decode(stored.data["data"]))
+    assert json.loads(texts["result"])["secret"] == secret and stored.metadata.owner_references[0].name == "vault"
 
 
 def test_over_the_hard_cap_the_run_fails_with_a_reason(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import time
 from typing import Any
 
@@ -27,6 +28,11 @@ class InMemoryApi(dict[str, dict[str, Any]]):
         self.supersede_after: int | None = None
         self.lost_responses = 0  # the next N status patches apply, but their caller sees a timeout
         self.write_delay = 0.0  # seconds each status write takes, as on a slow API server
+        # A status patch whose JSON is over this many bytes is refused as the API server refuses an object
+        # over its size limit: 413, or 422 "Too long" (too_large_status picks which).
+        self.max_body_bytes: int | None = None
+        self.too_large_status = 413
+        self.refused_as_too_large = 0
         self._version = 100
 
     def _next_version(self) -> str:
@@ -47,6 +53,15 @@ class InMemoryApi(dict[str, dict[str, Any]]):
     def patch_run_status(self, name: str, body: Any, content_type: str) -> None:
         time.sleep(self.write_delay)
         run = self._run(name)
+        if self.max_body_bytes is not None and len(json.dumps(body)) > self.max_body_bytes:
+            self.refused_as_too_large += 1
+            if self.too_large_status == 413:
+                raise ApiException(status=413, reason="Request Entity Too Large")
+            exc = ApiException(status=422, reason="Unprocessable Entity")
+            exc.body = json.dumps(
+                {"message": f"WorkflowRun {name} is invalid: []: Too long: must have at most 8192 bytes"}
+            )
+            raise exc
         if content_type == "application/merge-patch+json":
             expected = (body.get("metadata") or {}).get("resourceVersion")
             if expected is not None and expected != run["metadata"]["resourceVersion"]:

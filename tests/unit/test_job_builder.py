@@ -120,6 +120,14 @@ def test_runner_identity_grants_only_its_own_run() -> None:
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "my-run-runner", "namespace": "team-a"}]
 
 
+def test_a_sensitive_runner_may_write_its_outputs_secret_and_no_other_by_name() -> None:
+    _, role, _ = build_runner_identity(run(checkpoint={"sensitive": True}))
+    chunks = role["rules"][2]
+    assert chunks["resources"] == ["secrets"] and "my-run-outputs" in chunks["resourceNames"]
+    _, plain, _ = build_runner_identity(run())
+    assert "my-run-outputs" not in plain["rules"][2]["resourceNames"]
+
+
 def test_user_service_account_means_no_generated_identity() -> None:
     assert build_runner_identity(run(template={"serviceAccountName": "mine"})) == []
     pod = build_runner_job(run(template={"serviceAccountName": "mine"}), "i")["spec"]["template"]["spec"]

@@ -10,7 +10,7 @@ from typing import Any
 
 from kube_workflows.builders.job import owner_reference, service_account_for
 from kube_workflows.builders.names import run_labels
-from kube_workflows.checkpoint import offload
+from kube_workflows.checkpoint import offload, outputs
 from kube_workflows.models import GROUP, PLURAL, WorkflowRunSpec
 from kube_workflows.models.workflowrun import CheckpointPolicy
 
@@ -36,6 +36,8 @@ def build_runner_identity(run: dict[str, Any], source: dict[str, Any] | None = N
     policy = WorkflowRunSpec.model_validate(run["spec"]).checkpoint
     chunk_kind = "secrets" if policy.sensitive else "configmaps"
     own_chunks = offload.all_chunk_names(name, policy.max_bytes, policy.history)
+    if policy.sensitive:
+        own_chunks.append(outputs.secret_name(name))
     source_chunks: list[str] = []
     if source_name:
         # The source may have offloaded to either kind; without its spec, assume the largest cap.

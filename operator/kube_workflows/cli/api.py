@@ -218,6 +218,30 @@ def read_run(namespace: str, name: str) -> Json:
         raise
 
 
+def with_outputs(run: Json) -> Json:
+    """`run` with what a sensitive run keeps in its outputs Secret put back into a copy of its status, for
+    display; unchanged (and a note on stderr) when that Secret cannot be read."""
+    import base64
+
+    from kubernetes.client.exceptions import ApiException
+
+    from kube_workflows import kube
+    from kube_workflows.checkpoint import outputs
+
+    status = run.get("status") or {}
+    refs = outputs.refs(status)
+    if not refs:
+        return run
+    namespace, secret = run["metadata"]["namespace"], refs[0]["secret"]
+    try:
+        stored = raw(kube.core().read_namespaced_secret, secret, namespace)
+        texts = json.loads(base64.b64decode((stored.get("data") or {}).get("data") or "e30=").decode())
+    except ApiException as exc:
+        err(f"note: this sensitive run keeps its outputs in Secret {secret}; kwf cannot read it ({api_message(exc)})")
+        return run
+    return {**run, "status": outputs.inline(status, texts)}
+
+
 def runner_pods(namespace: str, run: str) -> list[Json] | None:
     """The run's pods, oldest first (None when RBAC does not allow listing them)."""
     from kube_workflows import kube

@@ -30,6 +30,7 @@ from kube_workflows.cli.api import (
     read_run,
     runner_pods,
     wait_timeout_flag,
+    with_outputs,
 )
 from kube_workflows.cli.watch import wait_for_run
 
@@ -104,7 +105,7 @@ def report_created(created: Json, args: argparse.Namespace, note: str = "") -> i
     if args.output == "name":
         out(f"{render.RESOURCE}/{name}")
     elif args.output is None:
-        out(json.dumps(status.get("result"), ensure_ascii=False))
+        out(json.dumps(render.status_of(with_outputs(run)).get("result"), ensure_ascii=False))
     return OK
 
 
@@ -137,7 +138,7 @@ def _get(args: argparse.Namespace) -> int:
     # Runs that wait for a person: the question and the answer command, on stderr to keep the table clean.
     waiting = [r for r in runs if render.status_of(r).get("phase") == "Waiting"]
     for run in waiting[:MAX_WAITING_HINTS]:
-        for line in render.waiting_lines(run):
+        for line in render.waiting_lines(with_outputs(run)):
             err(line)
     if len(waiting) > MAX_WAITING_HINTS:
         err(f"… and {len(waiting) - MAX_WAITING_HINTS} more waiting for input (kwf describe RUN)")
@@ -152,7 +153,7 @@ def _describe(args: argparse.Namespace) -> int:
     from kube_workflows.builders.names import bounded_name
 
     namespace = namespace_of(args)
-    run = read_run(namespace, args.run)
+    run = with_outputs(read_run(namespace, args.run))
     job_name = (run.get("status") or {}).get("jobName") or bounded_name(args.run)
     job: Json | None = None
     try:

@@ -31,6 +31,7 @@ from kube_workflows.cli.api import (
     print_objects,
     read_run,
     wait_timeout_flag,
+    with_outputs,
 )
 from kube_workflows.cli.runs import report_created
 from kube_workflows.cli.watch import wait_for_run
@@ -110,7 +111,7 @@ def _send_event(args: argparse.Namespace) -> int:
         print_objects([run], args.output, as_list=False)
     elif phase == "Succeeded":
         err(render.success_line(run))
-        out(json.dumps(render.status_of(run).get("result"), ensure_ascii=False))
+        out(json.dumps(render.status_of(with_outputs(run)).get("result"), ensure_ascii=False))
     elif not ended:
         out(render.state_line(run))  # the next question, or where it runs now
     return FAILED if ended else OK

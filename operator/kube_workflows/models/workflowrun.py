@@ -38,11 +38,13 @@ class CheckpointPolicy(_Model):
     """Where checkpoints go. Small ones live in status; larger ones in owned ConfigMaps or Secrets."""
 
     inline_limit_bytes: int = Field(
-        default=256 * 1024,
+        default=32 * 1024,
         ge=1024,
         le=1024 * 1024,
         description="Checkpoints up to this many bytes (compressed) are stored in status.checkpoint.data; "
-        "larger ones are split into owned ConfigMaps (or Secrets) that status points at. Default 256Ki.",
+        "larger ones are split into owned ConfigMaps (or Secrets) that status points at. Default 32Ki: every "
+        "checkpoint is a new revision of the WorkflowRun, and etcd keeps each revision until compaction, so a "
+        "large inline checkpoint per step per run weighs on a shared cluster. Ignored when sensitive.",
     )
     max_bytes: int = Field(
         default=16 * 1024 * 1024,
@@ -53,7 +55,10 @@ class CheckpointPolicy(_Model):
     )
     sensitive: bool = Field(
         default=False,
-        description="Offload to Secrets instead of ConfigMaps (ctx.store holds credentials or personal data).",
+        description="ctx.store, results or errors may hold credentials or personal data: every checkpoint is "
+        "offloaded to Secrets (never inline, whatever inlineLimitBytes says), and the result, the error's "
+        "message and traceback and waiting.requests go to the Secret `<run>-outputs`; status keeps sizes, "
+        "sha256 digests, error reason/type/step and pointers (resultRef, error.detailsRef, waiting.requestsRef).",
     )
     every_steps: int | None = Field(
         default=None,
@@ -208,6 +213,13 @@ class WorkflowRunSpec(_Model):
         gt=0,
         description="The workflow's own timeout (Workflow(timeout=...)) in each pod; unset keeps the class's.",
     )
+    result_limit_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=512 * 1024,
+        description="Largest result (the StopEvent's result as JSON) the run records; a larger one fails the "
+        "run (reason ResultTooLarge). Keep large outputs in your own storage and return a reference. Default 64Ki.",
+    )
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Pod replacement policy.")
     checkpoint: CheckpointPolicy = Field(default_factory=CheckpointPolicy, description="Checkpoint storage.")
     ttl_seconds_after_finished: int | None = Field(
@@ -268,6 +280,15 @@ class Checkpoint(_Model):
     )
 
 
+class OutputRef(_Model):
+    """Where a sensitive run keeps an output instead of status (spec.checkpoint.sensitive)."""
+
+    secret: str = Field(description="The Secret the run owns that holds it (`<run>-outputs`).")
+    key: str = Field(description="Its entry in the JSON object under the Secret's key `data`.")
+    size_bytes: int = Field(description="Size of its JSON text.")
+    sha256: str = Field(description="SHA-256 of its JSON text.")
+
+
 class StepRecord(_Model):
     """One completed step, for `kwf describe` and humans."""
 
@@ -285,7 +306,12 @@ class Waiting(_Model):
     since: datetime = Field(description="When the workflow went idle waiting for input.")
     requests: list[AnyObject] = Field(
         default_factory=list,
-        description="The InputRequiredEvents it emitted (their fields, plus `type`), e.g. a prompt.",
+        description="The InputRequiredEvents it emitted (their fields, plus `type`), e.g. a prompt. Empty for a "
+        "sensitive run: see requestsRef.",
+    )
+    requests_ref: OutputRef | None = Field(
+        default=None,
+        description="spec.checkpoint.sensitive: where the requests are instead (kwf get/describe read it).",
     )
     expects: list[str] = Field(default_factory=list, description="Event classes its steps wait for.")
     event_index: int = Field(description="The spec.events entry that answers it (0-based).")
@@ -300,9 +326,15 @@ class RunError(_Model):
 
     reason: str = Field(description="CamelCase cause, e.g. WorkflowRaised, WorkflowNotImportable, InvalidInput.")
     type: str | None = Field(default=None, description="Exception class, when the workflow raised.")
-    message: str = Field(description="What went wrong.")
+    message: str = Field(
+        description="What went wrong. For a sensitive run, only where the message is (see detailsRef)."
+    )
     step: str | None = Field(default=None, description="The step that raised, when known.")
-    traceback: str | None = Field(default=None, description="Tail of the traceback.")
+    traceback: str | None = Field(default=None, description="Tail of the traceback; unset for a sensitive run.")
+    details_ref: OutputRef | None = Field(
+        default=None,
+        description="spec.checkpoint.sensitive: where the message and traceback are instead.",
+    )
 
 
 class Recovery(_Model):
@@ -357,7 +389,14 @@ class WorkflowRunStatus(_Model):
         default=None, description="Jobs started so far: 1, plus one per resume after waiting for input."
     )
     steps: list[StepRecord] = Field(default_factory=list, description="Recently completed steps (last 50).")
-    result: Any = Field(default=None, description="The StopEvent's result, as JSON.")
+    result: Any = Field(
+        default=None, description="The StopEvent's result, as JSON; unset for a sensitive run (see resultRef)."
+    )
+    result_ref: OutputRef | None = Field(
+        default=None,
+        description="spec.checkpoint.sensitive: where the result is instead, with its size and sha256. Status "
+        "then holds no checkpoint data, result, error message, traceback or waiting requests.",
+    )
     error: RunError | None = Field(default=None, description="Why the run failed.")
     job_name: str | None = Field(default=None, description="The batch/v1 Job running this run.")
     start_time: datetime | None = Field(default=None, description="When the run was accepted.")

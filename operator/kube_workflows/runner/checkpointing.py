@@ -36,8 +36,9 @@ from workflows.runtime.types.plugin import InternalRunAdapter
 from workflows.runtime.types.ticks import WorkflowTick
 
 from kube_workflows.checkpoint import encode_checkpoint, offload
+from kube_workflows.checkpoint.outputs import REQUESTS_KEY
 from kube_workflows.models.workflowrun import CheckpointPolicy
-from kube_workflows.runner import failpoints, patches
+from kube_workflows.runner import failpoints, outputs, patches
 from kube_workflows.runner.reporter import Reporter
 from kube_workflows.runner.snapshots import IncrementalSnapshot
 
@@ -221,7 +222,9 @@ class StepCheckpointer:
         if too_large:
             # Still a final checkpoint: it is what says the workflow returned (spec.contextFrom refuses it).
             value.update(data="", storage=OMITTED)
-        elif self.policy.history or encoded.stored_bytes > self.policy.inline_limit_bytes:
+        elif self.policy.history or self.policy.sensitive or encoded.stored_bytes > self.policy.inline_limit_bytes:
+            # A sensitive run's Context never sits in status, however small (it is readable by anyone who
+            # may get the WorkflowRun).
             value.update(await asyncio.to_thread(self._offload, encoded.data))
         self.records.previous, self.current = self.current, value
         return value
@@ -274,6 +277,11 @@ class StepCheckpointer:
         """Write the waiting Context and what it waits for, in one fenced write."""
         try:
             checkpoint = await self.checkpoint_value(snapshot, self.last_step, final=False)
+            if self.policy.sensitive and "requestsRef" not in waiting:
+                ref = await asyncio.to_thread(
+                    outputs.withhold, self.reporter, self.owner, REQUESTS_KEY, waiting["requests"]
+                )
+                waiting = {**waiting, "requests": [], "requestsRef": ref}
             patch = patches.waiting_patch(self.attempt, checkpoint, waiting, self.take_unwritten(), self.records)
             async with self.write_lock:
                 await asyncio.to_thread(self.send, "park", f"checkpoint {self.seq}: waiting for input", patch)

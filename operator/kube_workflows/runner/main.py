@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -25,11 +26,13 @@ from workflows.events import Event
 from workflows.handler import WorkflowHandler
 
 from kube_workflows.builders.job import owner_reference
+from kube_workflows.checkpoint.outputs import ERROR_KEY, RESULT_KEY, withheld_error
+from kube_workflows.checkpoint.outputs import to_text as outputs_text
 from kube_workflows.idempotency import RUN_UID_ENV
 from kube_workflows.models import WorkflowRunSpec
-from kube_workflows.runner import checkpointing, exit_codes, failpoints, patches
+from kube_workflows.runner import checkpointing, exit_codes, failpoints, outputs, patches
 from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
-from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, Superseded
+from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, StatusTooLarge, Superseded
 from kube_workflows.runner.restore import RunFailure, restore_context
 
 log = logging.getLogger("kube_workflows.runner")
@@ -54,15 +57,37 @@ class RunnerIdentity:
             raise SystemExit(f"kwf runner: environment variable {missing} is not set (the operator sets it)") from None
 
 
+# status.error is part of the object's budget; exception text can be any length.
+MAX_ERROR_MESSAGE = 4000
+
+
 def error_record(reason: str, exc: BaseException, step: str | None = None) -> dict[str, Any]:
     tb = "".join(traceback.format_exception(exc))
     return {
         "reason": reason,
         "type": type(exc).__name__,
-        "message": str(exc) or type(exc).__name__,
+        "message": (str(exc) or type(exc).__name__)[:MAX_ERROR_MESSAGE],
         "step": step,
         "traceback": tb[-4000:],
     }
+
+
+def record_failure(
+    checkpointer: checkpointing.StepCheckpointer, reason: str, exc: BaseException, code: int, step: str | None = None
+) -> int:
+    """Record why the run failed (best effort: the exit code fails it anyway); return `code`."""
+    reporter = checkpointer.reporter
+    try:
+        error = error_record(reason, exc, step)
+        if checkpointer.policy.sensitive:  # exception text can quote anything the workflow held
+            details = {"message": error["message"], "traceback": error["traceback"]}
+            ref = outputs.withhold(reporter, checkpointer.owner, ERROR_KEY, details)
+            error = withheld_error(error, ref)
+        reporter.write("recording the error", patches.error_patch(checkpointer.attempt, error))
+    except (Superseded, ApiUnavailable, ApiException, StatusTooLarge) as write_exc:
+        log.error("could not record the error: %s", write_exc)
+    log.error("run failed (%s): %s", reason, exc)
+    return code
 
 
 async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) -> int:
@@ -110,13 +135,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
             signal.SIGTERM, lambda: asyncio.ensure_future(_stop_gracefully(checkpointer))
         )
 
-    def fail(reason: str, exc: BaseException, code: int, step: str | None = None) -> int:
-        try:
-            reporter.write("recording the error", patches.error_patch(attempt, error_record(reason, exc, step)))
-        except (Superseded, ApiUnavailable, ApiException) as write_exc:
-            log.error("could not record the error: %s", write_exc)
-        log.error("run failed (%s): %s", reason, exc)
-        return code
+    fail = functools.partial(record_failure, checkpointer)
 
     try:
         spec = WorkflowRunSpec.model_validate(run["spec"])
@@ -137,6 +156,8 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
     except Superseded as exc:
         log.warning("%s; stopping", exc)
         return exit_codes.SUPERSEDED
+    except StatusTooLarge as exc:
+        return await asyncio.to_thread(fail, "StatusTooLarge", exc, exit_codes.INVALID_RUN)
     except (ApiUnavailable, ApiException) as exc:
         log.error("API error while restoring: %s", exc)
         return exit_codes.INFRASTRUCTURE
@@ -161,6 +182,9 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         if isinstance(checkpointer.fatal, Superseded) or isinstance(exc, Superseded):
             log.warning("%s; stopping", checkpointer.fatal or exc)
             return exit_codes.SUPERSEDED
+        refused = next((e for e in (checkpointer.fatal, exc) if isinstance(e, StatusTooLarge)), None)
+        if refused is not None:  # permanent: the same write would be refused again on a new pod
+            return await asyncio.to_thread(fail, "StatusTooLarge", refused, exit_codes.INVALID_RUN)
         if isinstance(checkpointer.fatal, ApiUnavailable | ApiException) or isinstance(exc, ApiUnavailable):
             log.error("checkpoint write failed: %s", checkpointer.fatal or exc)
             return exit_codes.INFRASTRUCTURE
@@ -173,7 +197,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         return await asyncio.to_thread(
             fail, "WorkflowRaised", exc, exit_codes.WORKFLOW_RAISED, checkpointer.running_step()
         )
-    return await _finish(checkpointer, result)
+    return await _finish(checkpointer, result, spec.result_limit_bytes)
 
 
 async def _answer_or_park(
@@ -225,6 +249,10 @@ async def _answer_or_park(
             "expects": expects,
             "eventIndex": checkpointer.events_delivered,
         }
+        previous_ref = (previous_wait or {}).get("requestsRef")
+        if not checkpointer.requests and previous_ref:
+            # Parked again with no new question: a sensitive run's questions are still where status said.
+            waiting["requestsRef"] = previous_ref
         if rejected:
             waiting.update(error=rejected, rejectedGeneration=run["metadata"].get("generation"))
             log.warning("%s", rejected)
@@ -269,8 +297,16 @@ def _input_error(exc: BaseException) -> Exception:
     return ValueError(f"spec.input is not accepted by the workflow's start event: {cause}")
 
 
-async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any) -> int:
+async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any, result_limit: int) -> int:
     """Record the result and the final Context (what `contextFrom` continues) in one write."""
+    value = to_jsonable_python(result, fallback=repr)
+    size = len(outputs_text(value).encode())
+    if size > result_limit:
+        problem = ValueError(
+            f"the result is {size} bytes as JSON, over spec.resultLimitBytes ({result_limit}); "
+            "return a reference to large outputs (an object store key, a URL) instead, or raise the limit"
+        )
+        return await asyncio.to_thread(record_failure, checkpointer, "ResultTooLarge", problem, exit_codes.INVALID_RUN)
     stop_step = checkpointer.finished_step()
     if stop_step:
         checkpointer.steps_completed += 1
@@ -279,19 +315,22 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any) -> 
     )
     if stop_step:
         checkpointer.unwritten.append(checkpointer.step_record(stop_step))
-    patch = patches.final_patch(
-        checkpointer.attempt,
-        checkpoint,
-        to_jsonable_python(result, fallback=repr),
-        checkpointer.take_unwritten(),
-        checkpointer.records,
-    )
     try:
+        result_ref = None
+        if checkpointer.policy.sensitive:
+            result_ref = await asyncio.to_thread(
+                outputs.withhold, checkpointer.reporter, checkpointer.owner, RESULT_KEY, value
+            )
+        patch = patches.final_patch(
+            checkpointer.attempt, checkpoint, value, checkpointer.take_unwritten(), checkpointer.records, result_ref
+        )
         async with checkpointer.write_lock:
             await asyncio.to_thread(checkpointer.send, "final", "recording the result", patch)
     except Superseded as exc:
         log.warning("%s", exc)
         return exit_codes.SUPERSEDED
+    except StatusTooLarge as exc:
+        return await asyncio.to_thread(record_failure, checkpointer, "StatusTooLarge", exc, exit_codes.INVALID_RUN)
     except (ApiUnavailable, ApiException) as exc:
         log.error("could not record the result: %s", exc)
         return exit_codes.INFRASTRUCTURE

@@ -144,11 +144,15 @@ def final_patch(
     result: Any,
     step_records: list[dict[str, Any]],
     records: Records,
+    result_ref: dict[str, Any] | None = None,
 ) -> JsonPatch:
+    """The result (or, for a sensitive run, `result_ref`: where it is instead) and the final Context."""
+    where = [{"op": "add", "path": "/status/resultRef", "value": result_ref}] if result_ref else []
     return [
         fence(attempt),
         *records.checkpoint_ops(checkpoint),
-        {"op": "add", "path": "/status/result", "value": result},
+        {"op": "add", "path": "/status/result", "value": None if result_ref else result},
+        *where,
         *records.step_ops(step_records),
     ]
 

@@ -50,6 +50,25 @@ class ApiUnavailable(Exception):
     """The API server did not accept a write within the retry budget."""
 
 
+class StatusTooLarge(Exception):
+    """The API server refused a write as too large for one object: retrying cannot help."""
+
+
+# What kube-apiserver and etcd say when an object or request is over their size limits (413 for the
+# request body, 422 "Too long" from validation, 500 "request is too large" from etcd).
+_TOO_LARGE_WORDS = ("too large", "too long")
+
+
+def too_large(exc: ApiException) -> bool:
+    """Whether `exc` refuses a write for its size (a failed JSON-patch `test` is also a 422, but not this)."""
+    if exc.status == 413:
+        return True
+    if exc.status not in (422, 500):
+        return False
+    said = f"{exc.reason or ''} {exc.body or ''}".lower()
+    return any(words in said for words in _TOO_LARGE_WORDS)
+
+
 class RunApi(Protocol):
     """The API calls the runner makes. Errors are `ApiException`s with the real server's status codes:
     409 for a stale resourceVersion or an existing name, 422 for a failed JSON-patch `test`."""
@@ -166,6 +185,11 @@ class Reporter:
             try:
                 return call()
             except ApiException as exc:
+                if too_large(exc):
+                    raise StatusTooLarge(
+                        f"{what} was refused as too large (HTTP {exc.status}: {exc.reason}); lower "
+                        "spec.checkpoint.inlineLimitBytes or spec.resultLimitBytes, or keep less in ctx.store"
+                    ) from exc
                 # Right after an API server restart, authorization answers 401/403 until its RBAC
                 # caches have synced: worth a short wait, not a failed attempt.
                 settling = exc.status in AUTH_STATUS and time.monotonic() - started < AUTH_SETTLE_SECONDS
