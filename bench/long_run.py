@@ -44,7 +44,11 @@ def in_process_stamps(path: Path, steps: int) -> dict[int, float]:
     """The same loop, plain llama-index-workflows in this process (no checkpoints)."""
     from kwf_testflows.loop import Loop
 
-    asyncio.run(Loop(timeout=None).run(steps=steps, stamps=str(path)))
+    async def loop() -> None:
+        await Loop(timeout=None).run(steps=steps, stamps=str(path))
+
+    path.unlink(missing_ok=True)
+    asyncio.run(loop())
     return read_stamps(path)
 
 

@@ -160,3 +160,10 @@ def test_the_per_step_picture_is_drawn(tmp_path: Path) -> None:
     assert per_step_curve(stamps) == ([*range(100, 1001, 100)], [10.0] * 10)
     draw({"a": stamps, "b": {k: v * 2 for k, v in stamps.items()}}, tmp_path / "per_step.png")
     assert (tmp_path / "per_step.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_plain_in_process_curve_of_the_loop(tmp_path: Path) -> None:
+    from bench.long_run import in_process_stamps
+
+    stamps = in_process_stamps(tmp_path / "plain.stamps", 300)
+    assert sorted(stamps) == [0, 100, 200] and stamps[0] <= stamps[100] <= stamps[200]
