@@ -13,9 +13,9 @@ import time
 from datetime import datetime
 from typing import Any
 
+from bench.checkpoint_write import bare_status_patch_seconds
 from bench.cluster import BenchCluster
 from bench.report import Row
-from kube_workflows import kube
 
 TARGET = 1.3
 PATCH_TARGET = 1.1
@@ -57,23 +57,11 @@ POLICIES: list[tuple[str, dict[str, Any]]] = [
 
 
 def bare_patch_seconds(bench: BenchCluster, namespace: str, name: str, repeats: int = 40) -> float:
-    """Median latency of a plain merge PATCH of the run's own checkpoint bytes into its status (response
-    drained, not parsed): the least a durable step can cost on this API server."""
+    """Median latency of a plain merge PATCH of the run's own checkpoint bytes into its status: the least a
+    durable step can cost on this API server."""
     checkpoint = bench.cluster.run(namespace, name)["status"]["checkpoint"]
-    samples = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        response = bench.cluster.custom.patch_namespaced_custom_object_status(
-            namespace=namespace,
-            name=name,
-            body={"status": {"checkpoint": checkpoint}},
-            _preload_content=False,
-            _content_type="application/merge-patch+json",
-            **kube.WORKFLOWRUN,
-        )
-        kube.discard(response)
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
+    api = bench.cluster.custom
+    return statistics.median(bare_status_patch_seconds(api, namespace, name, checkpoint) for _ in range(repeats))
 
 
 def run(bench: BenchCluster, steps: int = 40, delay: float = 0.01) -> list[Row]:
