@@ -12,10 +12,11 @@ export PYTHONPATH := $(CURDIR)/examples:$(CURDIR)/tests/workflows$(if $(PYTHONPA
 .PHONY: venv controlplane helm cluster-up cluster-down test lint unit crds demo bench chaos clean
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+# The product and, apart from it, the dev tools (devtools/: the dev cluster and `kwf dev`).
+$(VENV)/.installed: pyproject.toml devtools/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]' -e ./devtools
 	@touch $@
 
 controlplane:
@@ -35,8 +36,8 @@ crds: venv
 	cp crds/workflowruns.kube-workflows.dev.yaml charts/kube-workflows/crds/
 
 lint: venv
-	$(BIN)/ruff check operator tests bench hack examples
-	$(BIN)/ruff format --check operator tests bench hack examples
+	$(BIN)/ruff check operator devtools tests bench hack examples
+	$(BIN)/ruff format --check operator devtools tests bench hack examples
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 	helm=$$(bash hack/build-helm.sh) && $$helm lint --strict charts/kube-workflows

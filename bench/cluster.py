@@ -21,8 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from kube_workflows.devcluster.controlplane import DevCluster
 from kube_workflows.kube import WORKFLOWRUN
+from kube_workflows_devtools.controlplane import DevCluster
 from support import Cluster, OperatorProcess, wait_for
 
 REPO = Path(__file__).resolve().parents[1]

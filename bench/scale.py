@@ -32,7 +32,7 @@ from bench.cluster import WORKFLOWRUN, BenchCluster
 from bench.procstat import Usage, cpu_seconds, cpu_shares, usage
 from bench.report import Row, percentile, seconds
 from bench.watch import EventWatch
-from kube_workflows.devcluster.node_env import FAKE_RUN_ANNOTATION
+from kube_workflows_devtools.node_env import FAKE_RUN_ANNOTATION
 from support import workflow_run
 
 RSS_TARGET_MB = 150

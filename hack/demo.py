@@ -48,14 +48,14 @@ def wait(what: str, check: Any, timeout: float = 180) -> Any:
 
 
 def free_port() -> int:
-    from kube_workflows.devcluster.controlplane import free_port as pick
+    from kube_workflows_devtools.controlplane import free_port as pick
 
     return pick()
 
 
 def main() -> None:
-    from kube_workflows.devcluster.controlplane import DevCluster
-    from kube_workflows.devcluster.node import kill_pod_processes
+    from kube_workflows_devtools.controlplane import DevCluster
+    from kube_workflows_devtools.node import kill_pod_processes
 
     started = time.monotonic()
     say("Starting the local control plane (etcd, kube-apiserver, controller-manager, scheduler) + local node")

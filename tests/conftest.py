@@ -38,7 +38,7 @@ def cluster() -> Iterator[Cluster]:
             pytest.fail("KWF_TEST_CLUSTER=existing needs KUBECONFIG to point at the cluster")
         yield Cluster(kubeconfig=Path(kubeconfig), data_dir=None)
         return
-    from kube_workflows.devcluster.controlplane import ClusterError, DevCluster
+    from kube_workflows_devtools.controlplane import ClusterError, DevCluster
 
     # The pods on the local node import test and example workflows from this checkout.
     paths = [str(REPO / "examples"), str(REPO / "tests" / "workflows")]

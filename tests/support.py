@@ -108,7 +108,7 @@ class Cluster:
 
     def crash_pod(self, namespace: str, pod: str, sig: signal.Signals = signal.SIGKILL) -> list[int]:
         """Signal the pod's processes on the local node without telling the API (a crash)."""
-        from kube_workflows.devcluster.node import kill_pod_processes
+        from kube_workflows_devtools.node import kill_pod_processes
 
         return kill_pod_processes(self.node_dir, namespace, pod, sig)
 

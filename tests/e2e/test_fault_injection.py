@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from kube_workflows.checkpoint import decode_checkpoint
-from kube_workflows.devcluster.node import pod_pids
 from kube_workflows.runner.reporter import chunk_payload
+from kube_workflows_devtools.node import pod_pids
 from support import KWF, Cluster, OperatorProcess, wait_for, workflow_run
 
 

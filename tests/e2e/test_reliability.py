@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from kube_workflows.devcluster.controlplane import DevCluster
+from kube_workflows_devtools.controlplane import DevCluster
 from support import KWF, Cluster, OperatorProcess, wait_for, workflow_run
 
 

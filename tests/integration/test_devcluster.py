@@ -206,7 +206,7 @@ def test_dev_up_and_down_leave_nothing_behind(tmp_path: Path) -> None:
     assert up.stdout.startswith("export KUBECONFIG=")
     again = subprocess.run([KWF, "dev", "up"], capture_output=True, text=True, env=env, timeout=60)
     assert again.returncode == 0 and again.stdout == up.stdout  # idempotent
-    from kube_workflows.devcluster.controlplane import DevCluster
+    from kube_workflows_devtools.controlplane import DevCluster
 
     state = DevCluster(tmp_path / "dev").load_state()
     assert state is not None and len(state.pids) == 5
@@ -254,7 +254,7 @@ def test_the_cluster_is_as_honest_as_production(cluster: Cluster, crd_installed:
     figures measured here are figures a real cluster would give."""
     import urllib.request
 
-    from kube_workflows.devcluster.controlplane import DevCluster
+    from kube_workflows_devtools.controlplane import DevCluster
 
     assert cluster.data_dir is not None
     state = DevCluster(cluster.data_dir).load_state()

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from kube_workflows.devcluster.node import kill_pod_processes, pod_log_path, pod_pids
-from kube_workflows.devcluster.node_env import (
+from kube_workflows_devtools.node import kill_pod_processes, pod_log_path, pod_pids
+from kube_workflows_devtools.node_env import (
     ContainerConfigError,
     base_env,
     container_argv,
@@ -25,8 +25,8 @@ from kube_workflows.devcluster.node_env import (
     volume_env_name,
     wants_service_account_token,
 )
-from kube_workflows.devcluster.node_logs import tail_offset
-from kube_workflows.devcluster.node_status import (
+from kube_workflows_devtools.node_logs import tail_offset
+from kube_workflows_devtools.node_status import (
     ContainerRecord,
     build_container_status,
     build_pod_status,

@@ -1,4 +1,4 @@
-"""`kwf`: operator, runner, CRD, and the local dev cluster, behind one command."""
+"""`kwf`: operator, runner, CRD and run commands behind one command; plugins (the dev tools' `kwf dev`) add more."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _crd(_: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kwf", description="Durable llama-index-workflows runs on Kubernetes.")
-    from kube_workflows.cli import dev, logs, runs, steer
+    from kube_workflows.cli import logs, plugins, runs, steer
 
     parser.add_argument("--version", action="version", version=f"kwf {kube_workflows.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("runner", help="run one WorkflowRun (the entrypoint of its pod)").set_defaults(func=_runner)
     sub.add_parser("crd", help="print the WorkflowRun CustomResourceDefinition").set_defaults(func=_crd)
-    dev.add_parser(sub)
+    plugins.add_plugin_parsers(sub)
     return parser
 
 

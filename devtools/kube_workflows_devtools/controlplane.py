@@ -5,7 +5,7 @@ Everything lives in one data directory (certificates, etcd data, logs, `kubeconf
 `state.json` with the ports and pids), so `up` is idempotent and `down` stops exactly what `up`
 started. For development and tests only.
 
-    from kube_workflows.devcluster.controlplane import DevCluster
+    from kube_workflows_devtools.controlplane import DevCluster
     cluster = DevCluster(Path("/tmp/somewhere"))
     cluster.up()                  # or up(with_node=False): the control plane alone
     # KUBECONFIG = cluster.kubeconfig; cluster.down() stops it all
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from kube_workflows.devcluster import pki
+from kube_workflows_devtools import pki
 
 K8S_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.8"
@@ -39,6 +39,8 @@ BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler
 NODE_NAME = "local-node"
 HARDENED_ADMISSION_PLUGINS = ("NodeRestriction", "OwnerReferencesPermissionEnforcement")
 SERVICE_CIDR = "10.0.0.0/24"
+# In a checkout: devtools/kube_workflows_devtools/controlplane.py -> <repo>/hack/build-controlplane.sh.
+BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "hack" / "build-controlplane.sh"
 
 
 class ClusterError(RuntimeError):
@@ -65,9 +67,8 @@ def find_binaries(explicit: Path | None = None) -> Path:
     for directory in candidates:
         if all((directory / b).is_file() for b in BINARIES):
             return directory
-    script = Path(__file__).resolve().parents[3] / "hack" / "build-controlplane.sh"
-    if explicit is None and script.is_file():
-        built = subprocess.run(["bash", str(script)], check=True, stdout=subprocess.PIPE, text=True)
+    if explicit is None and BUILD_SCRIPT.is_file():
+        built = subprocess.run(["bash", str(BUILD_SCRIPT)], check=True, stdout=subprocess.PIPE, text=True)
         return Path(built.stdout.strip().splitlines()[-1])
     raise ClusterError(
         f"control-plane binaries ({', '.join(BINARIES)}) not found in {', '.join(map(str, candidates))}; "
@@ -162,7 +163,7 @@ class DevCluster:
         """Start every component; return once the node is Ready. A running healthy cluster is kept.
 
         `with_node=False` starts the control plane alone (for working on the local node itself);
-        `fake_run=True` starts the node with `--fake-run` (benchmarks only, see `devcluster.node`).
+        `fake_run=True` starts the node with `--fake-run` (benchmarks only, see `node`).
         """
         if self.is_up():
             state = self.load_state()
@@ -294,7 +295,7 @@ class DevCluster:
             [
                 sys.executable,
                 "-m",
-                "kube_workflows.devcluster.node",
+                "kube_workflows_devtools.node",
                 f"--kubeconfig={self.kubeconfig}",
                 f"--data-dir={self.data_dir / 'node'}",
                 f"--node-name={NODE_NAME}",

@@ -40,7 +40,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kube_workflows.devcluster.node_env import (
+from kube_workflows_devtools.node_env import (
     FAKE_RUN_ARGV,
     ContainerConfigError,
     Json,
@@ -53,7 +53,7 @@ from kube_workflows.devcluster.node_env import (
     volume_env_name,
     wants_service_account_token,
 )
-from kube_workflows.devcluster.node_status import (
+from kube_workflows_devtools.node_status import (
     ContainerRecord,
     build_container_status,
     build_pod_status,
@@ -65,7 +65,7 @@ from kube_workflows.devcluster.node_status import (
     waiting,
 )
 
-log = logging.getLogger("kube_workflows.devcluster.node")
+log = logging.getLogger("kube_workflows_devtools.node")
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 TOKEN_SECONDS = 3600

@@ -7,8 +7,8 @@ registers a `Node`, renews its `Lease`, watches the pods bound to it, runs them 
 apiserver (`node_logs`), so `kubectl logs`, Jobs, Deployments and RBAC behave as on a real cluster.
 No isolation, no resource limits, no probes, no volumes other than emptyDir (as plain directories).
 
-Run it as `python -m kube_workflows.devcluster.node --kubeconfig ... --data-dir ... --node-name ...
---port ... --tls-cert ... --tls-key ... --apiserver-ca ...` (`devcluster.controlplane` does).
+Run it as `python -m kube_workflows_devtools.node --kubeconfig ... --data-dir ... --node-name ...
+--port ... --tls-cert ... --tls-key ... --apiserver-ca ...` (`controlplane` does).
 Tests crash a pod behind the API's back with `kill_pod_processes`. `--fake-run` is for the scale
 benchmark: annotated pods get a container that only sleeps (`node_env.fakes_run`).
 """
@@ -34,7 +34,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from kube_workflows.devcluster.node_env import (
+from kube_workflows_devtools.node_env import (
     FAKE_RUN_ANNOTATION,
     FAKE_RUN_ARGV,
     LOCAL_IP,
@@ -42,8 +42,8 @@ from kube_workflows.devcluster.node_env import (
     Json,
     mount_namespace_argv,
 )
-from kube_workflows.devcluster.node_logs import LogServer, LogTarget
-from kube_workflows.devcluster.node_pods import (
+from kube_workflows_devtools.node_logs import LogServer, LogTarget
+from kube_workflows_devtools.node_pods import (
     TERMINAL_PHASES,
     NodeSettings,
     PodApi,
@@ -53,7 +53,7 @@ from kube_workflows.devcluster.node_pods import (
     signal_group,
 )
 
-log = logging.getLogger("kube_workflows.devcluster.node")
+log = logging.getLogger("kube_workflows_devtools.node")
 
 KUBELET_VERSION = "v1.36.3-localnode"
 LEASE_NAMESPACE = "kube-node-lease"
@@ -511,7 +511,7 @@ class LocalNode:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m kube_workflows.devcluster.node",
+        prog="python -m kube_workflows_devtools.node",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

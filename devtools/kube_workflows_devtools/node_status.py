@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kube_workflows.devcluster.node_env import LOCAL_IP, Json
+from kube_workflows_devtools.node_env import LOCAL_IP, Json
 
 _FALLBACK_LINES, _FALLBACK_BYTES = 80, 2048  # terminationMessagePolicy: FallbackToLogsOnError
 

@@ -1,4 +1,7 @@
-"""`kwf dev up|down|status|logs|kill`: the local dev cluster (development and tests only)."""
+"""`kwf dev up|down|status|logs|kill`: the local dev cluster (development and tests only).
+
+`add_parser` is this distribution's `kube_workflows.cli` entry point (see `kube_workflows.cli.plugins`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from kube_workflows.devcluster.controlplane import ClusterError, DevCluster
+from kube_workflows_devtools.controlplane import ClusterError, DevCluster
 
 
 def _cluster(args: argparse.Namespace) -> DevCluster:
@@ -46,7 +49,7 @@ def _split(pod: str) -> tuple[str, str]:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from kube_workflows.devcluster.node import pod_log_path
+    from kube_workflows_devtools.node import pod_log_path
 
     namespace, name = _split(args.pod)
     path = pod_log_path(_cluster(args).data_dir / "node", namespace, name, args.container)
@@ -61,7 +64,7 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _kill(args: argparse.Namespace) -> int:
-    from kube_workflows.devcluster.node import kill_pod_processes
+    from kube_workflows_devtools.node import kill_pod_processes
 
     namespace, name = _split(args.pod)
     try:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
-log = logging.getLogger("kube_workflows.devcluster.node")
+log = logging.getLogger("kube_workflows_devtools.node")
 
 _BLOCK = 64 * 1024
 _FOLLOW_POLL_SECONDS = 0.2
