@@ -95,6 +95,14 @@ def test_dockerfile_install_recipe(tmp_path: Path) -> None:
     # The whole package is there: the CRD renders from the installed models.
     crd = subprocess.run([str(kwf), "crd"], capture_output=True, text=True, env=env)
     assert crd.returncode == 0 and "kind: CustomResourceDefinition" in crd.stdout, crd.stderr
+    # The image carries no dev tools: no dev-cluster package, no `cryptography`, and `kwf dev` says so.
+    probe = (
+        "import importlib.util as u; print([m for m in ('kube_workflows_devtools', 'cryptography') if u.find_spec(m)])"
+    )
+    found = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, env=env)
+    assert found.returncode == 0 and found.stdout.strip() == "[]", found.stdout + found.stderr
+    dev = subprocess.run([str(kwf), "dev", "up"], capture_output=True, text=True, env=env)
+    assert dev.returncode == 2 and "dev tools" in dev.stderr and "pip install -e ./devtools" in dev.stderr, dev.stderr
 
 
 def test_hadolint_clean() -> None:
