@@ -14,6 +14,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
 COPY pyproject.toml README.md ./
+# The product package only: the dev tools (devtools/, the local dev cluster) never enter the image.
 COPY operator/ operator/
 # The project and its dependencies (wheels from PyPI) into /install, laid out like /usr/local.
 RUN pip install --prefix=/install .
