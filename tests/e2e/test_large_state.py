@@ -30,7 +30,11 @@ def test_a_5mb_context_round_trips_through_configmaps_across_a_pod_kill(
     checkpoint = cluster.run(namespace, "big")["status"]["checkpoint"]
     assert checkpoint["storage"] == "ConfigMap" and checkpoint["data"] == ""
     assert checkpoint["sizeBytes"] > 5 * 1024 * 1024 and len(checkpoint["chunks"]) >= 2
-    assert chunk_objects(cluster, namespace, "ConfigMap") == sorted(checkpoint["chunks"])
+    # The operator made them (the runner may create nothing): as many in each of the three slots.
+    per_slot = len(checkpoint["chunks"])
+    assert chunk_objects(cluster, namespace, "ConfigMap") == sorted(
+        f"big-ckpt-{slot}-{i}" for slot in "abc" for i in range(per_slot)
+    )
     owner = cluster.core.read_namespaced_config_map(checkpoint["chunks"][0], namespace).metadata.owner_references[0]
     assert (owner.kind, owner.name, owner.controller) == ("WorkflowRun", "big", True)
 
@@ -107,3 +111,21 @@ def test_over_the_hard_cap_the_run_fails_with_a_reason(
     condition = next(c for c in status["conditions"] if c["type"] == "Succeeded")
     assert condition["reason"] == "CheckpointTooLarge" and "spec.checkpoint.maxBytes" in condition["message"]
     assert len(cluster.runner_pods(namespace, "huge")) == 1
+
+
+def test_a_result_over_the_result_limit_goes_to_the_outputs_config_map(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(
+        workflow_run("report", "kwf_testflows.confidential:Confidential", {"seed": "s", "pad": 100_000}), namespace
+    )
+    run = cluster.wait_phase(namespace, "report", "Succeeded", "Failed", timeout=120)
+    status = run["status"]
+    assert status["phase"] == "Succeeded", status
+    assert status.get("result") is None and status["resultRef"]["configMap"] == "report-outputs"
+    assert len(json.dumps(run)) < 16 * 1024  # the run object stays small
+    stored = cluster.core.read_namespaced_config_map("report-outputs", namespace)
+    assert stored.metadata.owner_references[0].name == "report"
+    texts = json.loads(stored.data["data"])
+    assert len(json.loads(texts["result"])["pad"]) == 100_000
+    assert status["resultRef"]["sizeBytes"] == len(texts["result"].encode())

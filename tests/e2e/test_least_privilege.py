@@ -83,3 +83,45 @@ def test_runner_pods_pass_pod_security_restricted(
     assert status["phase"] == "Succeeded", status
     events = cluster.kubectl("get", "events", "-n", namespace, "-o", "jsonpath={.items[*].message}").stdout
     assert "violates PodSecurity" not in events
+
+
+def test_a_runner_may_create_nothing_so_it_cannot_mint_a_token(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    """With create on Secrets a runner could make a service-account-token Secret for any account of the
+    namespace and read that token back. It holds no create right at all: the operator made its chunks."""
+    cluster.core.create_namespaced_service_account(namespace, {"metadata": {"name": "powerful"}})
+    big = {"size_mb": 1.5}
+    checkpoint = {"sensitive": True, "inlineLimitBytes": 4096}
+    for name in ("vault", "other"):
+        cluster.apply(workflow_run(name, "kwf_testflows.big_state:BigState", big, checkpoint=checkpoint), namespace)
+    for name in ("vault", "other"):
+        status = cluster.wait_phase(namespace, name, "Succeeded", "Failed")["status"]
+        assert status["phase"] == "Succeeded", status
+        chunks = status["checkpoint"]["chunks"]
+        assert status["checkpoint"]["storage"] == "Secret" and len(chunks) >= 2
+        assert status["storage"]["chunks"] == len(chunks)  # made by the operator, on the runner's ask
+    core = client.CoreV1Api(runner_client(cluster, namespace, "vault-runner"))
+    token_secret = {
+        "metadata": {"name": "vault-ckpt-z-0", "annotations": {"kubernetes.io/service-account.name": "powerful"}},
+        "type": "kubernetes.io/service-account-token",
+    }
+    assert status_code(lambda: core.create_namespaced_secret(namespace, token_secret)) == 403
+    assert status_code(lambda: core.create_namespaced_config_map(namespace, {"metadata": {"name": "x"}})) == 403
+    request = {"spec": {"expirationSeconds": 600}}
+    for account in ("powerful", "vault-runner"):
+        assert status_code(lambda a=account: core.create_namespaced_service_account_token(a, namespace, request)) == 403
+    # Its own chunk cannot become a token either: a Secret's type is immutable.
+    own = core.read_namespaced_secret("vault-ckpt-a-0", namespace)
+    own.type = "kubernetes.io/service-account-token"
+    own.metadata.annotations = {**(own.metadata.annotations or {}), "kubernetes.io/service-account.name": "powerful"}
+    assert status_code(lambda: core.replace_namespaced_secret("vault-ckpt-a-0", namespace, own)) == 422
+    # Another run's chunks and outputs are out of reach.
+    assert status_code(lambda: core.read_namespaced_secret("other-ckpt-a-0", namespace)) == 403
+    assert status_code(lambda: core.read_namespaced_secret("other-outputs", namespace)) == 403
+    # What the API server says it may do: no `create` on anything but the self-reviews every user has.
+    review = client.AuthorizationV1Api(core.api_client).create_self_subject_rules_review(
+        {"spec": {"namespace": namespace}}
+    )
+    creates = {res for r in review.status.resource_rules if {"create", "*"} & set(r.verbs) for res in r.resources}
+    assert creates <= {"selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews"}, creates

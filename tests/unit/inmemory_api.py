@@ -3,6 +3,8 @@
 It answers the way kube-apiserver does where the runner's correctness depends on it: every write
 bumps resourceVersion; a merge patch or replace carrying a stale resourceVersion gets 409; a create of
 an existing name gets 409; a JSON patch whose `test` fails (or that removes a missing path) gets 422.
+It also plays the operator's part the runner depends on: it creates the chunk and outputs objects a
+runner asks for in status.runner.storageWanted (the runner may create none itself).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import Any
 
 import jsonpatch
 from kubernetes.client.exceptions import ApiException
+
+from kube_workflows.builders.storage import build_run_storage, wanted
+from kube_workflows.controller.storage import unserved
 
 
 class InMemoryApi(dict[str, dict[str, Any]]):
@@ -33,6 +38,9 @@ class InMemoryApi(dict[str, dict[str, Any]]):
         self.max_body_bytes: int | None = None
         self.too_large_status = 413
         self.refused_as_too_large = 0
+        # The operator's part: serve storage asks (off: a runner waits, as with the operator down).
+        self.serves_storage = True
+        self.storage_asks = 0
         self._version = 100
 
     def _next_version(self) -> str:
@@ -78,6 +86,8 @@ class InMemoryApi(dict[str, dict[str, Any]]):
                 raise ApiException(status=422, reason=f"Unprocessable Entity: {exc}") from exc
             self.patches.append(body)
         run["metadata"]["resourceVersion"] = self._next_version()
+        if self.serves_storage and unserved(run.get("status") or {}):
+            self._serve_storage(run)
         if self.lost_responses:
             self.lost_responses -= 1
             raise ApiException(status=504, reason="Gateway Timeout (the write landed)")
@@ -86,6 +96,16 @@ class InMemoryApi(dict[str, dict[str, Any]]):
         obj = self.chunks.get((kind, name))
         return copy.deepcopy(obj) if obj is not None else None
 
+    def _serve_storage(self, run: dict[str, Any]) -> None:
+        """What controller/storage.serve does: create the missing objects, record the ask as served."""
+        self.storage_asks += 1
+        for obj in build_run_storage(run, *wanted(run)):
+            if (obj["kind"], obj["metadata"]["name"]) not in self.chunks:
+                self.create_chunk(obj)
+        asked = run["status"]["runner"]["storageWanted"]
+        run["status"]["storage"] = {**dict(zip(("chunks", "outputs"), wanted(run), strict=True)), **asked}
+
+    # --- what only the operator (and tests) may do -------------------------------------------
     def create_chunk(self, body: dict[str, Any]) -> str:
         key = (body["kind"], body["metadata"]["name"])
         if key in self.chunks:

@@ -10,8 +10,9 @@ import pytest
 
 from kube_workflows.checkpoint import offload
 from kube_workflows.runner import exit_codes
+from kube_workflows.runner import reporter as reporter_module
 from kube_workflows.runner.main import RunnerIdentity, execute
-from kube_workflows.runner.reporter import NotClaimable, Reporter, Superseded, chunk_payload
+from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, Superseded, chunk_payload
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflows"))
@@ -136,3 +137,32 @@ async def test_a_final_context_over_the_cap_still_records_a_final_checkpoint() -
     code = await execute(RunnerIdentity("ns", "b", "p", handle_sigterm=False), Reporter("ns", "b", api=api))
     assert code == exit_codes.INVALID_RUN
     assert api["b"]["status"]["error"]["reason"] == "ContextNotKept"
+
+
+def test_with_the_operator_down_the_runner_asks_again_and_gives_up_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reporter_module, "STORAGE_WAIT_SECONDS", 0.6)
+    monkeypatch.setattr(reporter_module, "STORAGE_ASK_SECONDS", 0.2)
+    api = InMemoryApi(r=new_run())
+    api.serves_storage = False
+    writer = Reporter("ns", "r", api=api)
+    writer.claim("pod")
+    with pytest.raises(ApiUnavailable, match=r"the operator did not create it .*storageWanted"):
+        writer.put_chunk(chunk(1, "x"))
+    asks = [p for p in api.patches if any(op.get("path") == "/status/runner/storageWanted" for op in p)]
+    assert len(asks) >= 2 and not api.chunks  # it asked, and again, and created nothing itself
+    assert api["r"]["status"]["runner"]["storageWanted"]["chunks"] == 1
+
+
+def test_a_runner_never_writes_into_an_object_of_its_name_that_another_owner_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(reporter_module, "STORAGE_WAIT_SECONDS", 0.3)
+    api = InMemoryApi(r=new_run())
+    theirs = {**chunk(0, "a user's data"), "metadata": {"name": "r-ckpt-b-0", "namespace": "ns"}}
+    api.create_chunk(theirs)
+    api.serves_storage = False  # the operator would fail the run (ChildNameConflict); here nobody answers
+    writer = Reporter("ns", "r", api=api)
+    writer.claim("pod")
+    with pytest.raises(ApiUnavailable):
+        writer.put_chunk(chunk(1, "mine"))
+    assert chunk_payload(api.chunks[("ConfigMap", "r-ckpt-b-0")]) == "a user's data"

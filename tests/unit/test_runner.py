@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kube_workflows.checkpoint import decode_checkpoint
+from kube_workflows.checkpoint import decode_checkpoint, offload
 from kube_workflows.runner import exit_codes
 from kube_workflows.runner.main import RunnerIdentity, execute
 from kube_workflows.runner.reporter import Reporter
@@ -196,7 +196,10 @@ async def test_large_checkpoints_are_offloaded_in_alternating_slots(tmp_path: Pa
     assert checkpoint["data"] == "" and checkpoint["storage"] == "Secret"
     # "fill" went to slot a; the final checkpoint to slot b, so a torn write never hits the live one.
     assert checkpoint["chunks"] == ["r-ckpt-b-0", "r-ckpt-b-1"]
-    assert {name for _, name in runs.chunks} == {"r-ckpt-a-0", "r-ckpt-a-1", "r-ckpt-b-0", "r-ckpt-b-1", "r-outputs"}
+    written = {name for (_, name), obj in runs.chunks.items() if offload.written_by(obj)}
+    assert written == {"r-ckpt-a-0", "r-ckpt-a-1", "r-ckpt-b-0", "r-ckpt-b-1", "r-outputs"}
+    # The operator made every slot's chunks at the first ask, and the outputs Secret at the second.
+    assert {name for _, name in runs.chunks} - written == {"r-ckpt-c-0", "r-ckpt-c-1"} and runs.storage_asks == 2
     # sensitive: the result is in r-outputs too (tests/unit/test_sensitive_outputs.py)
     assert runs["r"]["status"]["result"] is None and runs["r"]["status"]["resultRef"]["secret"] == "r-outputs"
 
@@ -390,7 +393,7 @@ async def test_a_damaged_latest_checkpoint_resumes_from_the_newest_intact_older_
     record = tmp_path / "rec"
     spec = {"input": {"steps": 5, "record": str(record), "pad": 8192}, "checkpoint": checkpoint}
     runs = InMemoryApi(r=new_run("r", "kwf_testflows.steps:StepChain", **spec))
-    runs.supersede_after = 4  # begin, steps 1-3 checkpointed (seq 4); the pod is replaced
+    runs.supersede_after = 5  # begin, steps 1-3 checkpointed (seq 4), one storage ask; the pod is replaced
     assert (await run_once(runs, "r"))[0] == exit_codes.SUPERSEDED
     latest = runs["r"]["status"]["checkpoint"]
     assert latest["seq"] == 4 and latest["chunks"]

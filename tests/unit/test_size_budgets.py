@@ -3,14 +3,17 @@ refuses as too large fails the run clearly instead of being retried."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from inmemory_api import InMemoryApi
 from kubernetes.client.exceptions import ApiException
 from test_runner import new_run, run_once
 
+from kube_workflows.checkpoint import outputs
 from kube_workflows.models import WorkflowRunSpec
 from kube_workflows.runner import exit_codes
-from kube_workflows.runner.reporter import too_large
+from kube_workflows.runner.reporter import chunk_payload, too_large
 
 
 def test_the_default_inline_limit_is_32_kib_and_the_result_limit_64_kib() -> None:
@@ -28,15 +31,25 @@ async def test_a_checkpoint_over_32_kib_is_offloaded_by_default() -> None:
     assert checkpoint["storage"] == "ConfigMap" and checkpoint["data"] == ""
 
 
-async def test_a_result_over_spec_result_limit_bytes_fails_the_run_clearly() -> None:
+async def test_a_result_over_spec_result_limit_bytes_goes_to_the_outputs_config_map() -> None:
     runs = InMemoryApi(r=new_run("r", "kwf_testflows.confidential:Confidential", input={"seed": "s", "pad": 70_000}))
+    code, _ = await run_once(runs, "r")
+    assert code == exit_codes.SUCCEEDED
+    status = runs["r"]["status"]
+    ref = status["resultRef"]
+    assert status.get("result") is None and ref["configMap"] == "r-outputs" and ref["sizeBytes"] > 70_000
+    texts = json.loads(chunk_payload(runs.chunks[("ConfigMap", "r-outputs")]))
+    stored = json.loads(texts[ref["key"]])
+    assert len(stored["pad"]) == 70_000 and outputs.inline(status, texts)["result"] == stored
+
+
+async def test_a_result_over_one_object_fails_the_run_clearly() -> None:
+    runs = InMemoryApi(r=new_run("r", "kwf_testflows.confidential:Confidential", input={"seed": "s", "pad": 800_000}))
     code, _ = await run_once(runs, "r")
     assert code == exit_codes.INVALID_RUN
     status = runs["r"]["status"]
-    assert (
-        status["error"]["reason"] == "ResultTooLarge" and "spec.resultLimitBytes (65536)" in status["error"]["message"]
-    )
-    assert status.get("result") is None
+    assert status["error"]["reason"] == "ResultTooLarge" and "one outputs object holds" in status["error"]["message"]
+    assert status.get("result") is None and ("ConfigMap", "r-outputs") not in runs.chunks
 
 
 async def test_a_result_under_a_raised_limit_is_recorded() -> None:

@@ -1,7 +1,9 @@
 """WorkflowRun → the ServiceAccount, Role and RoleBinding its runner pod uses.
 
-Least privilege: the runner may read its own WorkflowRun (and the run it continues) and write its
-own status, nothing else. Each object is owned by the run and deleted with it.
+Least privilege: the runner may read its own WorkflowRun (and the run it continues), write its own
+status, and get and update its own checkpoint chunks and outputs object by name, nothing else. It may
+create nothing: the operator creates those objects for it (see builders/storage.py). Each object is
+owned by the run and deleted with it.
 """
 
 from __future__ import annotations
@@ -35,18 +37,19 @@ def build_runner_identity(run: dict[str, Any], source: dict[str, Any] | None = N
     readable = [name] + ([source_name] if source_name else [])
     policy = WorkflowRunSpec.model_validate(run["spec"]).checkpoint
     chunk_kind = "secrets" if policy.sensitive else "configmaps"
-    own_chunks = offload.all_chunk_names(name, policy.max_bytes, policy.history)
-    if policy.sensitive:
-        own_chunks.append(outputs.secret_name(name))
+    own_chunks = [*offload.all_chunk_names(name, policy.max_bytes, policy.history), outputs.secret_name(name)]
     source_chunks: list[str] = []
+    source_kinds = ["configmaps", "secrets"]
     if source_name:
-        # The source may have offloaded to either kind; without its spec, assume the largest cap.
+        # Without the source's spec, assume either kind and the largest cap.
         source_policy = (
             WorkflowRunSpec.model_validate(source["spec"]).checkpoint
             if source
             else CheckpointPolicy(max_bytes=64 << 20)
         )
         source_chunks = offload.all_chunk_names(source_name, source_policy.max_bytes, source_policy.history)
+        if source:  # only its kind: no Secret rights needed to continue a run that is not sensitive
+            source_kinds = ["secrets" if source_policy.sensitive else "configmaps"]
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata},
         {
@@ -61,15 +64,13 @@ def build_runner_identity(run: dict[str, Any], source: dict[str, Any] | None = N
                     "resourceNames": [name],
                     "verbs": ["get", "patch"],
                 },
-                # Large checkpoints: its own chunk objects, by name. RBAC cannot limit `create` to names,
-                # so creating ConfigMaps (or Secrets) is allowed in the namespace; reading others' is not.
+                # Large checkpoints and outputs: its own objects, by name, which the operator creates.
                 {"apiGroups": [""], "resources": [chunk_kind], "resourceNames": own_chunks, "verbs": ["get", "update"]},
-                {"apiGroups": [""], "resources": [chunk_kind], "verbs": ["create"]},
                 *(
                     [
                         {
                             "apiGroups": [""],
-                            "resources": ["configmaps", "secrets"],
+                            "resources": source_kinds,
                             "resourceNames": source_chunks,
                             "verbs": ["get"],
                         }

@@ -44,10 +44,19 @@ def history_slot(seq: int, keep: int) -> str:
     return f"h{seq % (keep + 1)}"
 
 
+def chunk_names(run_name: str, per_slot: int, history: int = 0) -> list[str]:
+    """The names of the first `per_slot` chunks of every slot a run's checkpoints can use."""
+    slots = [*SLOTS, *(history_slot(seq, history) for seq in range(history + 1) if history)]
+    return [chunk_name(run_name, slot, i) for slot in slots for i in range(per_slot)]
+
+
 def all_chunk_names(run_name: str, max_bytes: int, history: int = 0) -> list[str]:
     """Every name a run's checkpoint chunks can have (its runner's Role lists exactly these)."""
-    slots = [*SLOTS, *(history_slot(seq, history) for seq in range(history + 1) if history)]
-    return [chunk_name(run_name, slot, i) for slot in slots for i in range(max_chunks(max_bytes))]
+    return chunk_names(run_name, max_chunks(max_bytes), history)
+
+
+def chunk_index(name: str) -> int:
+    return int(name.rsplit("-", 1)[-1])
 
 
 def slot_of(checkpoint: dict[str, Any] | None) -> str | None:

@@ -1,10 +1,11 @@
-"""What a sensitive run produced, kept out of its status: one Secret the run owns (pure builders).
+"""What a run produced that its status does not hold: one object `<run>-outputs` the run owns (pure builders).
 
 With `spec.checkpoint.sensitive: true` the runner writes the result, the error's message and traceback,
 and the questions a waiting run asks (`waiting.requests`) into the Secret `<run>-outputs`, one key each,
-as JSON text. Status keeps only a pointer to each (`status.resultRef`, `status.error.detailsRef`,
-`status.waiting.requestsRef`) with its size and sha256, written after the Secret. `inline` puts the
-values back for readers allowed to get that Secret (the `kwf` CLI).
+as JSON text. Any other run keeps a result over spec.resultLimitBytes in the ConfigMap `<run>-outputs`.
+Status keeps only a pointer to each (`status.resultRef`, `status.error.detailsRef`,
+`status.waiting.requestsRef`) with its size and sha256, written after the object. `inline` puts the
+values back for readers allowed to get that object (the `kwf` CLI).
 """
 
 from __future__ import annotations
@@ -32,41 +33,45 @@ def to_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def reference(run_name: str, key: str, text: str) -> dict[str, Any]:
-    """The status pointer to `text` stored under `key` of the run's outputs Secret."""
+def reference(run_name: str, key: str, text: str, kind: str = "Secret") -> dict[str, Any]:
+    """The status pointer to `text` stored under `key` of the run's outputs object of `kind`."""
     return {
-        "secret": secret_name(run_name),
+        "secret" if kind == "Secret" else "configMap": secret_name(run_name),
         "key": key,
         "sizeBytes": len(text.encode()),
         "sha256": hashlib.sha256(text.encode()).hexdigest(),
     }
 
 
-def secret_object(
-    namespace: str, run_name: str, owner: dict[str, Any], texts: dict[str, str], *, attempt: int
+def outputs_object(
+    kind: str, namespace: str, run_name: str, owner: dict[str, Any], texts: dict[str, str], *, attempt: int
 ) -> dict[str, Any]:
-    """The outputs Secret holding `texts` (key → JSON text) under one key `data`, as chunks do, so the
-    runner's fenced chunk writes apply to it unchanged."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": secret_name(run_name),
-            "namespace": namespace,
-            "labels": run_labels(run_name),
-            "annotations": {offload.ATTEMPT_ANNOTATION: str(attempt)},
-            # No blockOwnerDeletion, as for chunks (see offload.chunk_object).
-            "ownerReferences": [{**owner, "blockOwnerDeletion": False}],
-        },
-        "type": "Opaque",
-        "stringData": {"data": json.dumps(texts, ensure_ascii=False)},
+    """The outputs ConfigMap or Secret holding `texts` (key → JSON text) under one key `data`, as chunks
+    do, so the runner's fenced chunk writes apply to it unchanged."""
+    metadata = {
+        "name": secret_name(run_name),
+        "namespace": namespace,
+        "labels": run_labels(run_name),
+        "annotations": {offload.ATTEMPT_ANNOTATION: str(attempt)},
+        # No blockOwnerDeletion, as for chunks (see offload.chunk_object).
+        "ownerReferences": [{**owner, "blockOwnerDeletion": False}],
     }
+    data = json.dumps(texts, ensure_ascii=False)
+    if kind == "Secret":
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": metadata,
+            "type": "Opaque",
+            "stringData": {"data": data},
+        }
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"data": data}}
 
 
 def withheld_error(error: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
     """status.error of a sensitive run: reason, type and step, and where the message and traceback are."""
     public = {k: error.get(k) for k in PUBLIC_ERROR_FIELDS}
-    message = f"details withheld (spec.checkpoint.sensitive): key {ref['key']} of Secret {ref['secret']}"
+    message = f"details withheld (spec.checkpoint.sensitive): key {ref['key']} of Secret {ref.get('secret')}"
     return {**public, "message": message, "detailsRef": ref}
 
 

@@ -232,12 +232,17 @@ def with_outputs(run: Json) -> Json:
     refs = outputs.refs(status)
     if not refs:
         return run
-    namespace, secret = run["metadata"]["namespace"], refs[0]["secret"]
+    namespace = run["metadata"]["namespace"]
+    kind, name = ("Secret", refs[0]["secret"]) if refs[0].get("secret") else ("ConfigMap", refs[0]["configMap"])
     try:
-        stored = raw(kube.core().read_namespaced_secret, secret, namespace)
-        texts = json.loads(base64.b64decode((stored.get("data") or {}).get("data") or "e30=").decode())
+        if kind == "Secret":
+            stored = raw(kube.core().read_namespaced_secret, name, namespace)
+            texts = json.loads(base64.b64decode((stored.get("data") or {}).get("data") or "e30=").decode())
+        else:
+            stored = raw(kube.core().read_namespaced_config_map, name, namespace)
+            texts = json.loads((stored.get("data") or {}).get("data") or "{}")
     except ApiException as exc:
-        err(f"note: this sensitive run keeps its outputs in Secret {secret}; kwf cannot read it ({api_message(exc)})")
+        err(f"note: this run keeps its outputs in {kind} {name}; kwf cannot read it ({api_message(exc)})")
         return run
     return {**run, "status": outputs.inline(status, texts)}
 

@@ -194,6 +194,28 @@ def cancel(run: dict[str, Any], job: dict[str, Any] | None) -> None:
         kopf.event(reference(run), type="Normal", reason="Cancelled", message=CANCELLED_MESSAGE)
 
 
+def failed_patch(reason: str, message: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """Like cancelled_patch, for a run the operator fails while its runner may still be writing."""
+
+    def build(run: dict[str, Any]) -> dict[str, Any] | None:
+        status = run.get("status") or {}
+        if status.get("phase") in TERMINAL_PHASES:
+            return None
+        observed = run_status.Observed(Phase.FAILED, "False", reason, message, False, _restarts(status))
+        return {**run_status.status_patch(run, observed), "attempt": int(status.get("attempt") or 0) + 1}
+
+    return build
+
+
+def fail_running(run: dict[str, Any], reason: str, message: str) -> None:
+    """Fail a run whose pod may be running: fence its runner out (as cancel does) and remove its Job."""
+    if write_fenced(run, failed_patch(reason, message)) is not None:
+        kopf.event(reference(run), type="Warning", reason=reason, message=message)
+    job_name = (run.get("status") or {}).get("jobName")
+    if job_name:
+        delete_job(run["metadata"]["namespace"], job_name)
+
+
 def fail(run: dict[str, Any], reason: str, message: str) -> None:
     """The run fails for a reason of the operator's own (not its Job's)."""
     observed = run_status.Observed(Phase.FAILED, "False", reason, message, False, _restarts(run.get("status") or {}))

@@ -1,5 +1,5 @@
-"""Create a run's child objects (ServiceAccount, Role, RoleBinding, Job), and never adopt one that
-is not the run's own.
+"""Create a run's child objects (ServiceAccount, Role, RoleBinding, Job, checkpoint chunks and outputs),
+and never adopt one that is not the run's own.
 
 Creating is idempotent because a restarted operator creates again what it created before: a 409
 for an object the run controls is fine. A 409 for anything else means the name belongs to someone
@@ -72,6 +72,10 @@ def _api(kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
         return kube.rbac().create_namespaced_role_binding, kube.rbac().read_namespaced_role_binding
     if kind == "Job":
         return kube.batch().create_namespaced_job, kube.batch().read_namespaced_job
+    if kind == "ConfigMap":
+        return kube.core().create_namespaced_config_map, kube.core().read_namespaced_config_map
+    if kind == "Secret":
+        return kube.core().create_namespaced_secret, kube.core().read_namespaced_secret
     raise ValueError(f"not a child kind: {kind}")
 
 

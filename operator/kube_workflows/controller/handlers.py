@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from kube_workflows import __version__
 from kube_workflows.builders import build_runner_identity, build_runner_job, job_name_for
 from kube_workflows.builders.names import MANAGED_BY
-from kube_workflows.controller import actions, children, job_verdict, metrics, sweeper
+from kube_workflows.controller import actions, children, job_verdict, metrics, storage, sweeper
 from kube_workflows.controller import status as run_status
 from kube_workflows.models import (
     GROUP,
@@ -68,6 +68,13 @@ def observe_run(body: kopf.Body, type: str | None, **_: Any) -> None:
         _post_checkpoint_event(body, status)
     metrics.RUNS.observe(body["metadata"]["uid"], status, deleted=deleted)
     sweeper.track(body, deleted)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, when=storage.unserved)
+def provide_storage(body: kopf.Body, type: str | None, **_: Any) -> None:
+    """Create the checkpoint chunks or outputs object the runner asked for (it may create nothing)."""
+    if type != "DELETED":
+        storage.serve(plain(body))
 
 
 # An Event per checkpoint would flood a run of thousands of short steps: at most one per run per interval.
@@ -182,6 +189,12 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
         created = children.create_child(job)
     except children.ChildNameConflict as exc:
         _fail(patch, body, children.CHILD_NAME_CONFLICT, str(exc))
+        return
+    except kopf.PermanentError as exc:
+        if not spec.checkpoint.sensitive:
+            raise
+        # RBAC lets the operator grant only what it holds: here, no Secret rights in this namespace.
+        _fail(patch, body, storage.STORAGE_REFUSED, f"{storage.SECRETS_HINT}: {exc}")
         return
     if created:
         kopf.event(

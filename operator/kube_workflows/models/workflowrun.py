@@ -217,8 +217,10 @@ class WorkflowRunSpec(_Model):
         default=64 * 1024,
         ge=1024,
         le=512 * 1024,
-        description="Largest result (the StopEvent's result as JSON) the run records; a larger one fails the "
-        "run (reason ResultTooLarge). Keep large outputs in your own storage and return a reference. Default 64Ki.",
+        description="Largest result (the StopEvent's result as JSON) kept in status. A larger one, up to 700Ki, "
+        "goes to the run's `<run>-outputs` ConfigMap (Secret when sensitive) and status.resultRef points at it; "
+        "over 700Ki the run fails (reason ResultTooLarge): keep large outputs in your own storage and return a "
+        "reference. Default 64Ki.",
     )
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Pod replacement policy.")
     checkpoint: CheckpointPolicy = Field(default_factory=CheckpointPolicy, description="Checkpoint storage.")
@@ -281,9 +283,15 @@ class Checkpoint(_Model):
 
 
 class OutputRef(_Model):
-    """Where a sensitive run keeps an output instead of status (spec.checkpoint.sensitive)."""
+    """Where a run keeps an output instead of status: a sensitive run's outputs (spec.checkpoint.sensitive)
+    and any result over spec.resultLimitBytes."""
 
-    secret: str = Field(description="The Secret the run owns that holds it (`<run>-outputs`).")
+    secret: str | None = Field(
+        default=None, description="The Secret the run owns that holds it (`<run>-outputs`), for a sensitive run."
+    )
+    config_map: str | None = Field(
+        default=None, description="The ConfigMap the run owns that holds it (`<run>-outputs`), otherwise."
+    )
     key: str = Field(description="Its entry in the JSON object under the Secret's key `data`.")
     size_bytes: int = Field(description="Size of its JSON text.")
     sha256: str = Field(description="SHA-256 of its JSON text.")
@@ -345,6 +353,18 @@ class Recovery(_Model):
     reason: str = Field(description="What was wrong with it.")
 
 
+class StorageWanted(_Model):
+    """ConfigMaps (Secrets when sensitive) a runner needs and may only update: the operator creates them."""
+
+    chunks: int = Field(default=0, ge=0, description="Chunk objects per checkpoint slot (`<run>-ckpt-<slot>-<i>`).")
+    outputs: bool = Field(default=False, description="The outputs object (`<run>-outputs`).")
+    asked_at: str | None = Field(default=None, description="When it asked: each ask is served once.")
+
+
+class RunStorage(StorageWanted):
+    """The objects the operator has created for the run's runner: the last storageWanted it served."""
+
+
 class RunnerInfo(_Model):
     """The runner attempt that holds the run; its number fences out stale pods."""
 
@@ -356,6 +376,10 @@ class RunnerInfo(_Model):
     )
     recovered_from: Recovery | None = Field(
         default=None, description="Set when this attempt resumed from an older checkpoint than the latest."
+    )
+    storage_wanted: StorageWanted | None = Field(
+        default=None,
+        description="The objects the runner asks the operator to create for it (it may not create any itself).",
     )
 
 
@@ -374,6 +398,9 @@ class WorkflowRunStatus(_Model):
     attempt: int | None = Field(default=None, description="Runner attempts so far (1 for the first pod).")
     restarts: int | None = Field(default=None, description="Pods replaced after a crash, kill or loss.")
     runner: RunnerInfo | None = Field(default=None, description="The attempt that currently holds the run.")
+    storage: RunStorage | None = Field(
+        default=None, description="Chunk and outputs objects the operator created for the runner."
+    )
     current_step: str | None = Field(default=None, description="Step(s) queued or running now.")
     checkpoint: Checkpoint | None = Field(default=None, description="Last durable Context snapshot.")
     previous_checkpoint: Checkpoint | None = Field(

@@ -246,13 +246,14 @@ class StepCheckpointer:
             slot = offload.next_slot(self.current, self.records.previous)
         run_name = self.owner["name"]
         names = []
-        for index, payload in enumerate(offload.split(data)):
+        payloads = offload.split(data)
+        for index, payload in enumerate(payloads):
             name = offload.chunk_name(run_name, slot, index)
             chunk = offload.chunk_object(
                 kind, name, self.reporter.namespace, run_name, self.owner, payload, attempt=self.attempt, seq=self.seq
             )
             failpoints.reached("before-chunk")
-            self.reporter.put_chunk(chunk)
+            self.reporter.put_chunk(chunk, chunks=len(payloads))
             failpoints.reached("after-chunk")
             names.append(name)
         return {"data": "", "storage": kind, "chunks": names}

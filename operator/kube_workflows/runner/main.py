@@ -26,6 +26,7 @@ from workflows.events import Event
 from workflows.handler import WorkflowHandler
 
 from kube_workflows.builders.job import owner_reference
+from kube_workflows.checkpoint.offload import CHUNK_BYTES as MAX_OUTPUTS_BYTES
 from kube_workflows.checkpoint.outputs import ERROR_KEY, RESULT_KEY, withheld_error
 from kube_workflows.checkpoint.outputs import to_text as outputs_text
 from kube_workflows.idempotency import RUN_UID_ENV
@@ -301,10 +302,11 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any, res
     """Record the result and the final Context (what `contextFrom` continues) in one write."""
     value = to_jsonable_python(result, fallback=repr)
     size = len(outputs_text(value).encode())
-    if size > result_limit:
+    sensitive = checkpointer.policy.sensitive
+    if size > MAX_OUTPUTS_BYTES:
         problem = ValueError(
-            f"the result is {size} bytes as JSON, over spec.resultLimitBytes ({result_limit}); "
-            "return a reference to large outputs (an object store key, a URL) instead, or raise the limit"
+            f"the result is {size} bytes as JSON, over the {MAX_OUTPUTS_BYTES} bytes one outputs object holds; "
+            "return a reference to large outputs (an object store key, a URL) instead"
         )
         return await asyncio.to_thread(record_failure, checkpointer, "ResultTooLarge", problem, exit_codes.INVALID_RUN)
     stop_step = checkpointer.finished_step()
@@ -317,9 +319,13 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any, res
         checkpointer.unwritten.append(checkpointer.step_record(stop_step))
     try:
         result_ref = None
-        if checkpointer.policy.sensitive:
+        if sensitive or size > result_limit:  # over spec.resultLimitBytes: kept out of status
             result_ref = await asyncio.to_thread(
-                outputs.withhold, checkpointer.reporter, checkpointer.owner, RESULT_KEY, value
+                functools.partial(outputs.withhold, sensitive=sensitive),
+                checkpointer.reporter,
+                checkpointer.owner,
+                RESULT_KEY,
+                value,
             )
         patch = patches.final_patch(
             checkpointer.attempt, checkpoint, value, checkpointer.take_unwritten(), checkpointer.records, result_ref

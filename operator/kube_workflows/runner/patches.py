@@ -175,6 +175,12 @@ def waiting_patch(
     ]
 
 
+def storage_patch(attempt: int, chunks: int, outputs: bool) -> JsonPatch:
+    """Ask the operator for chunk and outputs objects (see builders/storage.py)."""
+    wanted = {"chunks": chunks, "outputs": outputs, "askedAt": now()}
+    return [fence(attempt), {"op": "add", "path": "/status/runner/storageWanted", "value": wanted}]
+
+
 def recovery_patch(attempt: int, recovered_from: dict[str, Any]) -> JsonPatch:
     """The latest checkpoint was damaged and this attempt resumed from an older one: say so."""
     return [fence(attempt), {"op": "add", "path": "/status/runner/recoveredFrom", "value": recovered_from}]

@@ -9,6 +9,9 @@ replaced) from changing anything:
 - a checkpoint chunk is replaced only under its resourceVersion, and never when a newer attempt wrote
   it last (its `kube-workflows.dev/attempt` annotation): a stale pod cannot overwrite chunks that the
   run's current checkpoint points at.
+
+The runner creates nothing. A chunk or outputs object that does not exist yet (or is not the run's
+own) it asks the operator for in `status.runner.storageWanted`, and waits for (builders/storage.py).
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ AUTH_STATUS = {401, 403}
 AUTH_SETTLE_SECONDS = 60.0
 # Concurrent writers of one chunk can make its compare-and-swap fail; more than this is a bug.
 CHUNK_CAS_TRIES = 10
+# How long the runner waits for the operator to create an object it asked for, and how often it asks
+# again meanwhile: each ask is a status change the operator acts on, so an ask it could not serve
+# (an API-server outage, a chunk of a deleted run of the same name not yet garbage-collected) is retried.
+STORAGE_WAIT_SECONDS = 180.0
+STORAGE_ASK_SECONDS = 10.0
 
 
 class Superseded(Exception):
@@ -81,10 +89,6 @@ class RunApi(Protocol):
         """The chunk object as the API returns it, None when it does not exist."""
         ...
 
-    def create_chunk(self, body: dict[str, Any]) -> str:
-        """Create; return the new resourceVersion."""
-        ...
-
     def replace_chunk(self, body: dict[str, Any]) -> str:
         """Replace under body's metadata.resourceVersion; return the new one."""
         ...
@@ -125,12 +129,6 @@ class KubeRunApi:
                 return None
             raise
 
-    def create_chunk(self, body: dict[str, Any]) -> str:
-        create: Callable[..., Any] = (
-            self._core.create_namespaced_secret if body["kind"] == "Secret" else self._core.create_namespaced_config_map
-        )
-        return _version(create(namespace=self.namespace, body=body, _preload_content=False))
-
     def replace_chunk(self, body: dict[str, Any]) -> str:
         replace: Callable[..., Any] = (
             self._core.replace_namespaced_secret
@@ -149,6 +147,11 @@ def chunk_payload(obj: dict[str, Any]) -> str:
     """The checkpoint text a chunk object holds (Secrets come back base64-encoded)."""
     value = (obj.get("data") or {}).get(offload.DATA_KEY, "")
     return base64.b64decode(value).decode() if obj.get("kind") == "Secret" else str(value)
+
+
+def owned_by(obj: dict[str, Any], uid: str) -> bool:
+    """Whether the run with `uid` owns `obj` (else the name is taken by someone else's object)."""
+    return any(ref.get("uid") == uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
 
 
 def claim_refusal(run: dict[str, Any]) -> str | None:
@@ -176,6 +179,8 @@ class Reporter:
         self.writes = 0
         # resourceVersions of the chunks this attempt wrote last: the precondition of its next write.
         self._chunk_versions: dict[tuple[str, str], str] = {}
+        # What this attempt asked the operator for (status.runner.storageWanted): asks only grow.
+        self._wanted_chunks, self._wanted_outputs = 0, False
 
     def _with_retries(self, what: str, call: Callable[[], T]) -> T:
         started = time.monotonic()
@@ -208,24 +213,18 @@ class Reporter:
         target = name or self.name
         return self._with_retries(f"reading WorkflowRun {self.namespace}/{target}", lambda: self.api.get_run(target))
 
-    def put_chunk(self, body: dict[str, Any]) -> None:
-        """Write one checkpoint chunk (a ConfigMap or Secret the run owns), fenced by attempt."""
+    def put_chunk(self, body: dict[str, Any], *, chunks: int = 0, outputs: bool = False) -> None:
+        """Write one checkpoint chunk or the outputs object (a ConfigMap or Secret the run owns), fenced
+        by attempt. `chunks`/`outputs`: what to ask the operator for should the object not exist yet."""
         kind, name = body["kind"], body["metadata"]["name"]
         key = (kind, name)
+        owner_uid = body["metadata"]["ownerReferences"][0]["uid"]
 
         def send() -> None:
             for _ in range(CHUNK_CAS_TRIES):
                 version = self._chunk_versions.get(key)
                 if version is None:
-                    current = self.api.get_chunk(kind, name)
-                    if current is None:
-                        try:
-                            self._chunk_versions[key] = self.api.create_chunk(body)
-                            return
-                        except ApiException as exc:
-                            if exc.status == 409:  # created meanwhile: look at who wrote it
-                                continue
-                            raise
+                    current = self._provided(kind, name, owner_uid, chunks, outputs)
                     writer = offload.written_by(current)
                     if writer > self.attempt:
                         raise Superseded(
@@ -237,12 +236,38 @@ class Reporter:
                     self._chunk_versions[key] = self.api.replace_chunk(fenced)
                     return
                 except ApiException as exc:
-                    if exc.status != 409:
+                    if exc.status not in (404, 409):
                         raise
-                    self._chunk_versions.pop(key, None)  # someone else wrote it: read who
+                    self._chunk_versions.pop(key, None)  # someone else wrote (or removed) it: read again
             raise ApiUnavailable(f"chunk {name} kept changing under {CHUNK_CAS_TRIES} writes")
 
         self._with_retries(f"writing checkpoint chunk {kind} {name}", send)
+
+    def _provided(self, kind: str, name: str, owner_uid: str, chunks: int, outputs: bool) -> dict[str, Any]:
+        """The run's own object `name`, once the operator has created it (asked for and waited on)."""
+        deadline = time.monotonic() + STORAGE_WAIT_SECONDS
+        asked_at: float | None = None
+        delay = 0.05
+        while True:
+            current = self.api.get_chunk(kind, name)
+            if current is not None and owned_by(current, owner_uid):
+                return current
+            now = time.monotonic()
+            if now > deadline:
+                raise ApiUnavailable(
+                    f"{kind} {name}: the operator did not create it within {STORAGE_WAIT_SECONDS:.0f}s of the ask "
+                    "in status.runner.storageWanted (is the operator running? its Events on the run say more)"
+                )
+            if asked_at is None or now - asked_at >= STORAGE_ASK_SECONDS:
+                if not outputs:  # at least up to this chunk
+                    chunks = max(chunks, offload.chunk_index(name) + 1)
+                self._wanted_chunks = max(self._wanted_chunks, chunks)
+                self._wanted_outputs = self._wanted_outputs or outputs
+                patch = patches.storage_patch(self.attempt, self._wanted_chunks, self._wanted_outputs)
+                self.write(f"asking the operator for {kind} {name}", patch)
+                asked_at = now
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def read_chunk(self, kind: str, name: str) -> str:
         """The payload of chunk `name`; ApiException 404 when it is missing."""
@@ -274,6 +299,7 @@ class Reporter:
             run["status"] = {**status, **body["status"]}
             self.attempt, self.writes = attempt, 0
             self._chunk_versions.clear()
+            self._wanted_chunks, self._wanted_outputs = 0, False
             return run, attempt
         raise ApiUnavailable("could not claim the run: its status kept changing")
 
