@@ -107,6 +107,35 @@ def test_namespace_scoped_grants_the_operator_rules_only_in_the_watched_namespac
     assert operator_container(docs)["args"][1:] == ["--namespace=a", "--namespace=b"]
 
 
+def secret_rules(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [rule for rule in role["rules"] if "secrets" in rule["resources"]]
+
+
+def test_secret_rights_only_where_rbac_secret_namespaces_says(helm: str) -> None:
+    # Cluster-wide by default: no Secret rights anywhere (sensitive runs fail StorageRefused).
+    docs = render(helm)
+    assert not secret_rules(by_kind(docs, "ClusterRole")[0]) and not by_kind(docs, "Role")
+    everywhere = render(helm, "--set-json", 'rbac.secretNamespaces=["*"]')
+    assert secret_rules(by_kind(everywhere, "ClusterRole")[0])[0]["verbs"] == ["get", "create", "update"]
+    listed = render(helm, "--set-json", 'rbac.secretNamespaces=["team-a"]')
+    assert not secret_rules(by_kind(listed, "ClusterRole")[0])
+    (role,) = by_kind(listed, "Role")
+    assert role["metadata"]["namespace"] == "team-a" and secret_rules(role) == role["rules"]
+    (binding,) = by_kind(listed, "RoleBinding")
+    assert binding["metadata"]["namespace"] == "team-a" and binding["roleRef"]["name"] == role["metadata"]["name"]
+    # Namespace-scoped: the watched namespaces by default, or fewer.
+    watched = render(helm, *CONFIGURATIONS["namespace-scoped"])
+    assert all(secret_rules(r) for r in by_kind(watched, "Role"))
+    fewer = render(helm, *CONFIGURATIONS["namespace-scoped"], "--set-json", 'rbac.secretNamespaces=["b"]')
+    with_secrets = {r["metadata"]["namespace"]: bool(secret_rules(r)) for r in by_kind(fewer, "Role")}
+    assert with_secrets == {"a": False, "b": True}
+    for bad in ('rbac.secretNamespaces="all"', 'rbac.secretNamespaces=["Not_A_Namespace"]'):
+        result = subprocess.run(
+            [helm, "template", "x", str(CHART), "--set-json", bad], capture_output=True, text=True, check=False
+        )
+        assert result.returncode != 0 and "schema" in result.stderr, (bad, result.stderr)
+
+
 def test_ha_peers_through_a_kopf_peering_object(helm: str) -> None:
     docs = render(helm, *CONFIGURATIONS["ha"])
     (deployment,) = by_kind(docs, "Deployment")
@@ -165,6 +194,9 @@ def test_install_run_uninstall(cluster: Cluster, helm: str, solo_namespace: str)
         namespace,
         "--set-json",
         f"watch.namespaces={json.dumps([namespace])}",
+        # No Secret rights at all: plain runs need none, and a sensitive run fails clearly.
+        "--set-json",
+        "rbac.secretNamespaces=[]",
         "--set",
         "image.repository=local",
         "--set",
@@ -195,6 +227,9 @@ def test_install_run_uninstall(cluster: Cluster, helm: str, solo_namespace: str)
         (["patch", "workflowruns.kube-workflows.dev", "--subresource=status", "-n", namespace], "yes"),
         (["create", "jobs", "-n", "default"], "no"),
         (["list", "secrets", "-n", namespace], "no"),
+        (["get", "secrets", "-n", namespace], "no"),
+        (["create", "configmaps", "-n", namespace], "yes"),  # the runner's checkpoint chunks
+        (["create", "configmaps", "-n", "default"], "no"),
         (["delete", "jobs", "-n", namespace], "yes"),  # spec.cancel, and a parked run's finished Job
         (["delete", "pods", "-n", namespace], "no"),
         # Children block their run's deletion: OwnerReferencesPermissionEnforcement asks for this.
@@ -212,6 +247,11 @@ def test_install_run_uninstall(cluster: Cluster, helm: str, solo_namespace: str)
     assert done["status"]["result"] == {"steps": 3, "total": 6}
     assert "Handler 'start_run' succeeded" in operator_log()  # the chart's operator did it
     assert "Forbidden" not in operator_log()
+    vault = workflow_run("chart-vault", "kwf_testflows.steps:StepChain", {"steps": 1}, checkpoint={"sensitive": True})
+    cluster.apply(vault, namespace)
+    refused = cluster.wait_phase(namespace, "chart-vault", "Succeeded", "Failed", timeout=60)["status"]
+    assert refused["phase"] == "Failed" and refused["error"]["reason"] == "StorageRefused", refused
+    assert "rbac.secretNamespaces" in refused["error"]["message"]
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
         assert 'kwf_runs_finished_total{phase="Succeeded"' in response.read().decode()
     cluster.kubectl("get", "service", "-n", namespace, f"{deployment}-metrics")

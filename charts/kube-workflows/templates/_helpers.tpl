@@ -85,10 +85,12 @@ makes (controller/handlers.py) or that kopf makes for it:
   get/patch/delete: suspend and resume it (spec.suspend), remove it (spec.cancel).
 - serviceaccounts, roles, rolebindings create: the runner's per-run identity; get: when one of that
   name exists already, whether the run controls it (else the run fails with ChildNameConflict).
-- configmaps, secrets get/create/update: never used by the operator itself, but the per-run Role
-  grants them to the runner (its own checkpoint chunks, by name, when spec.checkpoint offloads a
-  large checkpoint to ConfigMaps or, with `sensitive`, Secrets; and get on the contextFrom run's
-  chunks), and RBAC only lets the operator grant what it holds.
+- configmaps create/get/update: the runner may create nothing (with create on Secrets it could mint
+  a token of any ServiceAccount), so the operator creates its checkpoint chunks and outputs object
+  when it asks (status.runner.storageWanted); get/update, because the per-run Role grants them to
+  the runner by name, and RBAC only lets the operator grant what it holds.
+- secrets create/get/update: the same for runs with spec.checkpoint.sensitive, only in the namespaces
+  rbac.secretNamespaces names (kube-workflows.secretRules).
 - events create: the run's Events (kopf posts core/v1 Events).
 - workflowruns/finalizers update: the run's children (Job, ServiceAccount, Role, RoleBinding) carry
   an owner reference with blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement admission
@@ -114,9 +116,25 @@ makes (controller/handlers.py) or that kopf makes for it:
   resources: ["roles", "rolebindings"]
   verbs: ["create", "get"]
 - apiGroups: [""]
-  resources: ["configmaps", "secrets"]
+  resources: ["configmaps"]
   verbs: ["get", "create", "update"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+{{- end }}
+
+{{/* Secret rights, for sensitive runs: only where rbac.secretNamespaces says. */}}
+{{- define "kube-workflows.secretRules" -}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create", "update"]
+{{- end }}
+
+{{/* The namespaces of rbac.secretNamespaces, as a JSON list ("watched": watch.namespaces). */}}
+{{- define "kube-workflows.secretNamespaces" -}}
+{{- if eq (toJson .Values.rbac.secretNamespaces) (toJson "watched") }}
+{{- toJson .Values.watch.namespaces }}
+{{- else }}
+{{- toJson .Values.rbac.secretNamespaces }}
+{{- end }}
 {{- end }}
