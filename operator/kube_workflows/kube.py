@@ -61,3 +61,13 @@ def parsed(response: Any) -> dict[str, Any]:
     obj = json.loads(response.data)
     assert isinstance(obj, dict)
     return obj
+
+
+def api_message(exc: Any) -> str:
+    """The API server's own message of an ApiException (its Status body), else its code and reason."""
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message or f"{exc.status} {exc.reason}".strip())

@@ -119,12 +119,9 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 def api_message(exc: Any) -> str:
-    try:
-        body = json.loads(exc.body or "{}")
-    except (TypeError, ValueError):
-        body = {}
-    message = body.get("message") if isinstance(body, dict) else None
-    return str(message or f"{exc.status} {exc.reason}".strip())
+    from kube_workflows import kube
+
+    return kube.api_message(exc)
 
 
 def command(handler: Handler) -> Handler:

@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from kube_workflows.controller import (
+    cron,  # noqa: F401  (registers the CronWorkflowRun handlers)
     handlers,  # noqa: F401  (registers the handlers)
     metrics,
     sweeper,
