@@ -32,8 +32,10 @@ cluster-down: venv
 	$(BIN)/kwf dev down
 
 crds: venv
-	$(BIN)/kwf crd > crds/workflowruns.kube-workflows.dev.yaml
-	cp crds/workflowruns.kube-workflows.dev.yaml charts/kube-workflows/crds/
+	for plural in workflowruns cronworkflowruns workflowtemplates; do \
+	  $(BIN)/kwf crd $$plural > crds/$$plural.kube-workflows.dev.yaml && \
+	  cp crds/$$plural.kube-workflows.dev.yaml charts/kube-workflows/crds/ || exit 1; \
+	done
 
 lint: venv
 	$(BIN)/ruff check operator devtools tests bench hack examples

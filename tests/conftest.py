@@ -62,8 +62,9 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def crd_installed(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "workflowruns.kube-workflows.dev.yaml"))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/workflowruns.kube-workflows.dev")
+    cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    for plural in ("workflowruns", "cronworkflowruns", "workflowtemplates"):
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{plural}.kube-workflows.dev")
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,10 @@ def policy(cluster: Cluster, crd_installed: None, helm: str, namespace: str) -> 
         check=True,
     ).stdout
     cluster.kubectl("apply", "-f", "-", input=rendered)
-    for user, verbs in (("bob", ["workflowruns"]), ("alice", ["workflowruns", "pods"])):
+    for user, verbs in (
+        ("bob", ["workflowruns", "cronworkflowruns", "workflowtemplates"]),
+        ("alice", ["workflowruns", "pods"]),
+    ):
         cluster.kubectl(
             "create", "role", user, "-n", namespace, "--verb=create,get", *[f"--resource={r}" for r in verbs]
         )
@@ -97,3 +100,44 @@ def test_with_the_policy_off_bob_can_name_any_service_account(cluster: Cluster, 
     wait_for("the policy to act", lambda: create_as(cluster, "bob", namespace, **POWERFUL).returncode != 0, 60, 1)
     cluster.kubectl("delete", "validatingadmissionpolicybinding", f"{policy}-kube-workflows-runs")
     wait_for("the policy to stop", lambda: create_as(cluster, "bob", namespace, **POWERFUL).returncode == 0, 60, 1)
+
+
+def create_cron_as(cluster: Cluster, user: str, namespace: str, **spec: Any) -> subprocess.CompletedProcess[str]:
+    run_spec = workflow_run("x", "kwf_testflows.steps:StepChain", {"steps": 1})["spec"] | spec
+    cron = {
+        "apiVersion": "kube-workflows.dev/v1alpha1",
+        "kind": "CronWorkflowRun",
+        "metadata": {"name": f"c-{uuid.uuid4().hex[:6]}"},
+        "spec": {"schedule": "0 0 1 1 *", "suspend": True, "runTemplate": {"spec": run_spec}},
+    }
+    return cluster.kubectl(
+        "create", "-n", namespace, f"--as={user}", "-f", "-", input=yaml.safe_dump(cron), check=False
+    )
+
+
+def test_a_schedule_grants_no_more_than_its_runs_would(cluster: Cluster, namespace: str, policy: str) -> None:
+    """The operator creates a CronWorkflowRun's runs, so its run template is checked against its author."""
+    wait_for("the policy to act", lambda: create_cron_as(cluster, "bob", namespace, **POWERFUL).returncode != 0, 60, 1)
+    for field, spec in REFUSED.items():
+        refused = create_cron_as(cluster, "bob", namespace, **spec)
+        cron_field = field.replace("spec.", "spec.runTemplate.spec.", 1)
+        assert refused.returncode != 0 and cron_field in refused.stderr, (cron_field, refused.stderr)
+    assert create_cron_as(cluster, "bob", namespace).returncode == 0
+
+
+def test_a_template_grants_no_more_than_its_runs_would(cluster: Cluster, namespace: str, policy: str) -> None:
+    def create_template_as(user: str, **spec: Any) -> subprocess.CompletedProcess[str]:
+        body = {
+            "apiVersion": "kube-workflows.dev/v1alpha1",
+            "kind": "WorkflowTemplate",
+            "metadata": {"name": f"t-{uuid.uuid4().hex[:6]}"},
+            "spec": {"workflow": "kwf_testflows.steps:StepChain", **spec},
+        }
+        return cluster.kubectl(
+            "create", "-n", namespace, f"--as={user}", "-f", "-", input=yaml.safe_dump(body), check=False
+        )
+
+    wait_for("the policy to act", lambda: create_template_as("bob", **POWERFUL).returncode != 0, 60, 1)
+    refused = create_template_as("bob", **POWERFUL)
+    assert "spec.template.serviceAccountName" in refused.stderr and "bob may not" in refused.stderr
+    assert create_template_as("bob").returncode == 0

@@ -250,8 +250,9 @@ def test_install_run_uninstall(cluster: Cluster, helm: str, solo_namespace: str)
     vault = workflow_run("chart-vault", "kwf_testflows.steps:StepChain", {"steps": 1}, checkpoint={"sensitive": True})
     cluster.apply(vault, namespace)
     refused = cluster.wait_phase(namespace, "chart-vault", "Succeeded", "Failed", timeout=60)["status"]
-    assert refused["phase"] == "Failed" and refused["error"]["reason"] == "StorageRefused", refused
-    assert "rbac.secretNamespaces" in refused["error"]["message"]
+    (succeeded,) = [c for c in refused.get("conditions") or [] if c["type"] == "Succeeded"]
+    assert refused["phase"] == "Failed" and succeeded["reason"] == "StorageRefused", refused
+    assert "rbac.secretNamespaces" in succeeded["message"]
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
         assert 'kwf_runs_finished_total{phase="Succeeded"' in response.read().decode()
     cluster.kubectl("get", "service", "-n", namespace, f"{deployment}-metrics")

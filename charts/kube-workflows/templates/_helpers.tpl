@@ -77,7 +77,11 @@ RBAC rules, the same cluster-wide or per watched namespace. Each one maps to a c
 makes (controller/handlers.py) or that kopf makes for it:
 - workflowruns get/list/watch: kopf's watch and index; get of spec.contextFrom's run.
 - workflowruns patch: kopf's finalizer for the TTL timer (metadata.finalizers).
-- workflowruns delete: spec.ttlSecondsAfterFinished.
+- workflowruns delete: spec.ttlSecondsAfterFinished, and a CronWorkflowRun's history limits;
+  create: a CronWorkflowRun's runs.
+- cronworkflowruns get/list/watch/patch, cronworkflowruns/status get/patch: the schedule's timer and
+  its status; cronworkflowruns/finalizers update: its runs' owner references block its deletion.
+- workflowtemplates get: what spec.templateRef names, recorded in the run's status as it starts.
 - workflowruns/status get/patch: phase, conditions and kopf's progress in status. With workflowruns
   get, these are also the permissions the per-run Role grants: RBAC only lets the operator create
   that Role (and bind it) because it holds them itself.
@@ -99,7 +103,19 @@ makes (controller/handlers.py) or that kopf makes for it:
 {{- define "kube-workflows.rules" -}}
 - apiGroups: ["kube-workflows.dev"]
   resources: ["workflowruns"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "patch", "delete", "create"]
+- apiGroups: ["kube-workflows.dev"]
+  resources: ["cronworkflowruns"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["kube-workflows.dev"]
+  resources: ["workflowtemplates"]
+  verbs: ["get"]
+- apiGroups: ["kube-workflows.dev"]
+  resources: ["cronworkflowruns/status"]
+  verbs: ["get", "patch"]
+- apiGroups: ["kube-workflows.dev"]
+  resources: ["cronworkflowruns/finalizers"]
+  verbs: ["update"]
 - apiGroups: ["kube-workflows.dev"]
   resources: ["workflowruns/status"]
   verbs: ["get", "patch"]

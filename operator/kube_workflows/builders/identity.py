@@ -14,7 +14,7 @@ from kube_workflows.builders.job import owner_reference, service_account_for
 from kube_workflows.builders.names import run_labels
 from kube_workflows.checkpoint import offload, outputs
 from kube_workflows.models import GROUP, PLURAL, WorkflowRunSpec
-from kube_workflows.models.workflowrun import CheckpointPolicy
+from kube_workflows.models.workflowrun import CheckpointPolicy, effective_spec
 
 
 def build_runner_identity(run: dict[str, Any], source: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -22,7 +22,7 @@ def build_runner_identity(run: dict[str, Any], source: dict[str, Any] | None = N
 
     `source` is spec.contextFrom's run, when known: its checkpoint policy says where its chunks can be.
     """
-    if (run["spec"].get("template") or {}).get("serviceAccountName"):
+    if (effective_spec(run).get("template") or {}).get("serviceAccountName"):
         return []
     name = run["metadata"]["name"]
     namespace = run["metadata"]["namespace"]
@@ -35,7 +35,7 @@ def build_runner_identity(run: dict[str, Any], source: dict[str, Any] | None = N
     }
     source_name = (run["spec"].get("contextFrom") or {}).get("name")
     readable = [name] + ([source_name] if source_name else [])
-    policy = WorkflowRunSpec.model_validate(run["spec"]).checkpoint
+    policy = WorkflowRunSpec.model_validate(effective_spec(run)).checkpoint
     chunk_kind = "secrets" if policy.sensitive else "configmaps"
     own_chunks = [*offload.all_chunk_names(name, policy.max_bytes, policy.history), outputs.secret_name(name)]
     source_chunks: list[str] = []
@@ -43,7 +43,7 @@ def build_runner_identity(run: dict[str, Any], source: dict[str, Any] | None = N
     if source_name:
         # Without the source's spec, assume either kind and the largest cap.
         source_policy = (
-            WorkflowRunSpec.model_validate(source["spec"]).checkpoint
+            WorkflowRunSpec.model_validate(effective_spec(source)).checkpoint
             if source
             else CheckpointPolicy(max_bytes=64 << 20)
         )

@@ -15,6 +15,7 @@ from typing import Any
 
 from kube_workflows.builders.names import RESTARTS_BEFORE_ANNOTATION, bounded_name, run_labels
 from kube_workflows.models import GROUP, KIND, VERSION, WorkflowRunSpec
+from kube_workflows.models.workflowrun import effective_spec
 from kube_workflows.runner import exit_codes
 
 RUNNER_CONTAINER = "runner"
@@ -52,7 +53,7 @@ def build_runner_job(
 ) -> dict[str, Any]:
     """The Job for a WorkflowRun (a dict as the API returns it): its `segment`-th, counting resumes."""
     name = run["metadata"]["name"]
-    spec = WorkflowRunSpec.model_validate(run["spec"])
+    spec = WorkflowRunSpec.model_validate(effective_spec(run))
     template = spec.template
     labels = run_labels(name)
     container: dict[str, Any] = {

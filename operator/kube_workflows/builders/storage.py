@@ -15,6 +15,7 @@ from typing import Any
 from kube_workflows.builders.job import owner_reference
 from kube_workflows.checkpoint import offload, outputs
 from kube_workflows.models import WorkflowRunSpec
+from kube_workflows.models.workflowrun import effective_spec
 
 
 def wanted(run: dict[str, Any]) -> tuple[int, bool]:
@@ -27,7 +28,7 @@ def build_run_storage(run: dict[str, Any], chunks: int, with_outputs: bool) -> l
     """The empty objects that give the run `chunks` chunks per slot (never more than its
     spec.checkpoint.maxBytes can use) and, when asked, its outputs object. Each records attempt 0,
     so any runner attempt may overwrite it, and is owned by the run."""
-    policy = WorkflowRunSpec.model_validate(run["spec"]).checkpoint
+    policy = WorkflowRunSpec.model_validate(effective_spec(run)).checkpoint
     kind = offload.storage_kind(policy.sensitive)
     name, namespace = run["metadata"]["name"], run["metadata"]["namespace"]
     owner = owner_reference(run)

@@ -44,10 +44,14 @@ def history_slot(seq: int, keep: int) -> str:
     return f"h{seq % (keep + 1)}"
 
 
+def slots(history: int = 0) -> list[str]:
+    """The slots a run's checkpoints use: the ring of `history` + 1 when it keeps history, else a, b, c."""
+    return [history_slot(seq, history) for seq in range(history + 1)] if history else list(SLOTS)
+
+
 def chunk_names(run_name: str, per_slot: int, history: int = 0) -> list[str]:
     """The names of the first `per_slot` chunks of every slot a run's checkpoints can use."""
-    slots = [*SLOTS, *(history_slot(seq, history) for seq in range(history + 1) if history)]
-    return [chunk_name(run_name, slot, i) for slot in slots for i in range(per_slot)]
+    return [chunk_name(run_name, slot, i) for slot in slots(history) for i in range(per_slot)]
 
 
 def all_chunk_names(run_name: str, max_bytes: int, history: int = 0) -> list[str]:

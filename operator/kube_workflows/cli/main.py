@@ -24,10 +24,10 @@ def _runner(_: argparse.Namespace) -> int:
     return runner_main()
 
 
-def _crd(_: argparse.Namespace) -> int:
+def _crd(args: argparse.Namespace) -> int:
     from kube_workflows.models.crd import render_crd_yaml
 
-    sys.stdout.write(render_crd_yaml())
+    sys.stdout.write(render_crd_yaml(args.plural))
     return 0
 
 
@@ -55,7 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     op.set_defaults(func=_operator)
 
     sub.add_parser("runner", help="run one WorkflowRun (the entrypoint of its pod)").set_defaults(func=_runner)
-    sub.add_parser("crd", help="print the WorkflowRun CustomResourceDefinition").set_defaults(func=_crd)
+    crd = sub.add_parser(
+        "crd", help="print the CustomResourceDefinitions (WorkflowRun, CronWorkflowRun, WorkflowTemplate)"
+    )
+    crd.add_argument(
+        "plural", nargs="?", choices=["workflowruns", "cronworkflowruns", "workflowtemplates"], help="only this one"
+    )
+    crd.set_defaults(func=_crd)
     plugins.add_plugin_parsers(sub)
     return parser
 

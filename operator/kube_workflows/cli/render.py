@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kube_workflows.models.workflowrun import TERMINAL_PHASES as _TERMINAL
+from kube_workflows.models.workflowrun import effective_spec
 from kube_workflows.runner import exit_codes
 
 Obj = Mapping[str, Any]
@@ -164,7 +165,7 @@ def run_row(run: Obj, now: datetime, *, wide: bool = False, all_namespaces: bool
         row.insert(0, str(meta.get("namespace", "")))
     if wide:
         row += [
-            str((run.get("spec") or {}).get("workflow", "-")),
+            str(effective_spec(run).get("workflow", "-")),
             str(status.get("attempt") or "-"),
             short_outcome(status),
         ]

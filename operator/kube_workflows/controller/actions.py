@@ -32,6 +32,20 @@ def read_run(namespace: str, name: str) -> dict[str, Any] | None:
     return run
 
 
+def read_template(namespace: str, name: str) -> dict[str, Any] | None:
+    """A WorkflowTemplate, None when it does not exist."""
+    try:
+        found = kube.custom_objects().get_namespaced_custom_object(
+            "kube-workflows.dev", "v1alpha1", namespace, "workflowtemplates", name
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    assert isinstance(found, dict)
+    return found
+
+
 def read_job(namespace: str, name: str | None) -> dict[str, Any] | None:
     if not name:
         return None

@@ -26,6 +26,8 @@ from kube_workflows.models import (
     Phase,
     WorkflowRunSpec,
 )
+from kube_workflows.models.workflowrun import effective_spec
+from kube_workflows.models.workflowtemplate import template_used
 
 DEFAULT_RUNNER_IMAGE = os.environ.get("KWF_RUNNER_IMAGE", f"ghcr.io/kube-workflows/kube-workflows:{__version__}")
 # Only what the job handler needs of a run: the index holds no checkpoint data.
@@ -166,6 +168,13 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
     patch.status["observedGeneration"] = run["metadata"].get("generation")
     if not status.get("startTime"):
         patch.status["startTime"] = run_status.now()
+    if spec.template_ref and not status.get("template"):
+        resolved = _resolve_template(run, spec.template_ref.name, patch, body, retry)
+        if resolved is None:
+            return
+        spec, status = resolved, run["status"]
+    elif spec.template_ref:  # resolved before (an operator restart): what was recorded then
+        spec = WorkflowRunSpec.model_validate(effective_spec(run))
     if int(status.get("segment") or 1) > 1 or status.get("phase") in (Phase.WAITING, Phase.SUSPENDED) or spec.cancel:
         # Past its first Job (or cancelled before it): steering knows what to do, e.g. after a restart.
         actions.reconcile(run, DEFAULT_RUNNER_IMAGE)
@@ -210,6 +219,31 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
             _set_starting(patch, run, Phase.SUSPENDED, "Suspended", "created suspended (spec.suspend): no pod yet")
         else:
             _set_starting(patch, run, Phase.PENDING, "Pending", "waiting for the runner pod to start")
+
+
+def _resolve_template(
+    run: dict[str, Any], template: str, patch: kopf.Patch, body: kopf.Body, retry: int
+) -> WorkflowRunSpec | None:
+    """Record in status what spec.templateRef's WorkflowTemplate gives the run (before any Job exists,
+    so every pod reads it) and return the run's effective spec; None when the run failed."""
+    namespace, name = run["metadata"]["namespace"], run["metadata"]["name"]
+    found = actions.read_template(namespace, template)
+    if found is None:
+        message = f"waiting for WorkflowTemplate {template} (spec.templateRef) to exist"
+        _set_starting(patch, run, Phase.PENDING, "WaitingForTemplate", message)
+        if retry == 0:
+            kopf.event(body, type="Normal", reason="WaitingForTemplate", message=message)
+        raise kopf.TemporaryError(message, delay=2)
+    used = template_used(found)
+    run["status"] = {**(run.get("status") or {}), "template": used}
+    try:
+        spec = WorkflowRunSpec.model_validate(effective_spec(run))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        _fail(patch, body, "InvalidSpec", f"spec.templateRef {template}: the run with it is not valid: {problems}")
+        return None
+    actions.patch_run_status(namespace, name, {"template": used})
+    return spec
 
 
 def _set_starting(patch: kopf.Patch, run: dict[str, Any], phase: Phase, reason: str, message: str) -> None:

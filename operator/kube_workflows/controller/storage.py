@@ -17,6 +17,7 @@ import kopf
 from kube_workflows.builders.storage import build_run_storage, wanted
 from kube_workflows.controller import actions, children
 from kube_workflows.models import TERMINAL_PHASES
+from kube_workflows.models.workflowrun import effective_spec
 
 log = logging.getLogger(__name__)
 STORAGE_REFUSED = "StorageRefused"
@@ -47,7 +48,7 @@ def serve(run: dict[str, Any]) -> None:
         actions.fail_running(run, children.CHILD_NAME_CONFLICT, str(exc))
         return
     except kopf.PermanentError as exc:  # e.g. 403: the operator may not manage Secrets in this namespace
-        sensitive = ((run["spec"].get("checkpoint") or {}).get("sensitive")) is True
+        sensitive = (effective_spec(run).get("checkpoint") or {}).get("sensitive") is True
         why = SECRETS_HINT if sensitive else "cannot create the runner's checkpoint objects"
         actions.fail_running(run, STORAGE_REFUSED, f"{why}: {exc}")
         return

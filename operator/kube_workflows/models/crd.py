@@ -1,4 +1,4 @@
-"""Generate the WorkflowRun CustomResourceDefinition from the pydantic models.
+"""Generate the CustomResourceDefinitions (WorkflowRun, CronWorkflowRun) from the pydantic models.
 
 Pydantic's JSON Schema is turned into a Kubernetes structural schema: references inlined,
 `Optional[X]` made `nullable`, free-form objects marked `x-kubernetes-preserve-unknown-fields`,
@@ -12,10 +12,25 @@ from typing import Any
 
 import yaml
 
+from kube_workflows.models import cronworkflowrun as cron
 from kube_workflows.models import workflowrun as m
+from kube_workflows.models import workflowtemplate as tpl
 
 _DROP = {"title", "default", "examples"}
-_PRINTER_COLUMNS = [
+_CRON_PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
+    {"name": "TimeZone", "type": "string", "jsonPath": ".spec.timeZone"},
+    {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
+    {"name": "Last Schedule", "type": "date", "jsonPath": ".status.lastScheduleTime"},
+    {"name": "Next", "type": "date", "jsonPath": ".status.nextScheduleTime", "priority": 1},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+_TEMPLATE_PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Workflow", "type": "string", "jsonPath": ".spec.workflow"},
+    {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+_PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Step", "type": "string", "jsonPath": ".status.currentStep"},
     {"name": "Checkpoint", "type": "integer", "jsonPath": ".status.checkpoint.seq"},
@@ -26,7 +41,7 @@ _PRINTER_COLUMNS = [
 # Spec fields that define what the run *is*; changing them under a running workflow would mix two runs.
 # Also what its pods are pinned to: a resumed Job from an edited image or template would run other code,
 # and the runner's Role names its checkpoint chunks (kind, count, slots) from spec.checkpoint at creation.
-_IMMUTABLE = ("workflow", "input", "contextFrom", "image", "template", "checkpoint")
+_IMMUTABLE = ("workflow", "templateRef", "input", "contextFrom", "image", "template", "checkpoint")
 
 
 def _structural(node: Any, defs: dict[str, Any]) -> Any:
@@ -75,27 +90,12 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     return out
 
 
-def openapi_schema() -> dict[str, Any]:
-    """The structural OpenAPI v3 schema of a WorkflowRun."""
-    raw = m.WorkflowRun.model_json_schema(by_alias=True)
+def _object_schema(model: type[Any], spec_name: str, status_name: str) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True)
     defs = raw.get("$defs", {})
-    spec = _structural(defs["WorkflowRunSpec"], defs)
-    status = _structural(defs["WorkflowRunStatus"], defs)
+    spec = _structural(defs[spec_name], defs)
+    status = _structural(defs[status_name], defs)
     status.pop("required", None)
-    spec["x-kubernetes-validations"] = [
-        {
-            "rule": f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})",
-            "message": f"spec.{f} is immutable: create a new WorkflowRun instead",
-            "fieldPath": f".{f}",
-        }
-        for f in _IMMUTABLE
-    ] + [
-        {
-            "rule": "!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",
-            "message": "spec.cancel cannot be undone: a cancelled run stays Cancelled; create a new WorkflowRun",
-            "fieldPath": ".cancel",
-        }
-    ]
     return {
         "type": "object",
         "description": raw.get("description", ""),
@@ -110,13 +110,50 @@ def openapi_schema() -> dict[str, Any]:
     }
 
 
-def workflowrun_crd() -> dict[str, Any]:
-    """The CustomResourceDefinition manifest for WorkflowRun."""
+def openapi_schema() -> dict[str, Any]:
+    """The structural OpenAPI v3 schema of a WorkflowRun."""
+    schema = _object_schema(m.WorkflowRun, "WorkflowRunSpec", "WorkflowRunStatus")
+    schema["properties"]["spec"]["x-kubernetes-validations"] = (
+        [
+            {
+                "rule": "has(self.workflow) || has(self.templateRef)",
+                "message": "spec.workflow is required (or spec.templateRef, naming a WorkflowTemplate that sets it)",
+                "fieldPath": ".workflow",
+                "reason": "FieldValueRequired",
+            }
+        ]
+        + [
+            {
+                "rule": f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})",
+                "message": f"spec.{f} is immutable: create a new WorkflowRun instead",
+                "fieldPath": f".{f}",
+            }
+            for f in _IMMUTABLE
+        ]
+        + [
+            {
+                "rule": "!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",
+                "message": "spec.cancel cannot be undone: a cancelled run stays Cancelled; create a new WorkflowRun",
+                "fieldPath": ".cancel",
+            }
+        ]
+    )
+    return schema
+
+
+def _crd(
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: list[str],
+    columns: list[dict[str, Any]],
+    schema: dict[str, Any],
+) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{m.PLURAL}.{m.GROUP}",
+            "name": f"{plural}.{m.GROUP}",
             "labels": {
                 "app.kubernetes.io/name": "kube-workflows",
                 "app.kubernetes.io/part-of": "kube-workflows",
@@ -126,11 +163,11 @@ def workflowrun_crd() -> dict[str, Any]:
             "group": m.GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": m.KIND,
-                "listKind": f"{m.KIND}List",
-                "plural": m.PLURAL,
-                "singular": m.SINGULAR,
-                "shortNames": m.SHORT_NAMES,
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": short_names,
                 "categories": m.CATEGORIES,
             },
             "versions": [
@@ -139,14 +176,36 @@ def workflowrun_crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": _PRINTER_COLUMNS,
-                    "schema": {"openAPIV3Schema": openapi_schema()},
+                    "additionalPrinterColumns": columns,
+                    "schema": {"openAPIV3Schema": schema},
                 }
             ],
         },
     }
 
 
-def render_crd_yaml() -> str:
+def workflowrun_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition manifest for WorkflowRun."""
+    return _crd(m.KIND, m.PLURAL, m.SINGULAR, m.SHORT_NAMES, _PRINTER_COLUMNS, openapi_schema())
+
+
+def cronworkflowrun_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition manifest for CronWorkflowRun."""
+    schema = _object_schema(cron.CronWorkflowRun, "CronWorkflowRunSpec", "CronWorkflowRunStatus")
+    return _crd(cron.KIND, cron.PLURAL, cron.SINGULAR, cron.SHORT_NAMES, _CRON_PRINTER_COLUMNS, schema)
+
+
+def workflowtemplate_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition manifest for WorkflowTemplate."""
+    schema = _object_schema(tpl.WorkflowTemplate, "WorkflowTemplateSpec", "WorkflowTemplateStatus")
+    return _crd(tpl.KIND, tpl.PLURAL, tpl.SINGULAR, tpl.SHORT_NAMES, _TEMPLATE_PRINTER_COLUMNS, schema)
+
+
+CRDS = {m.PLURAL: workflowrun_crd, cron.PLURAL: cronworkflowrun_crd, tpl.PLURAL: workflowtemplate_crd}
+
+
+def render_crd_yaml(plural: str | None = None) -> str:
+    """One CRD (by plural), or all of them as a multi-document stream."""
     header = "# Generated from kube_workflows.models by `kwf crd`; do not edit. `make crds` regenerates it.\n"
-    return header + yaml.safe_dump(workflowrun_crd(), sort_keys=False, width=120)
+    chosen = [CRDS[plural]] if plural else list(CRDS.values())
+    return header + "---\n".join(yaml.safe_dump(build(), sort_keys=False, width=120) for build in chosen)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "kube-workflows.dev"
@@ -103,6 +104,12 @@ class RetryPolicy(_Model):
     )
 
 
+class TemplateRef(_Model):
+    """A WorkflowTemplate in the run's namespace."""
+
+    name: str = Field(description="Name of the WorkflowTemplate.", pattern=NAME_PATTERN, max_length=253)
+
+
 class ContextSource(_Model):
     """An earlier WorkflowRun whose Context this run starts from."""
 
@@ -159,12 +166,19 @@ class PodTemplate(_Model):
 class WorkflowRunSpec(_Model):
     """Desired state: which workflow to run, with what input, in what pod."""
 
-    workflow: str = Field(
+    workflow: str | None = Field(
+        default=None,
         description='Import path of the workflow, "package.module:Attribute". The attribute is a '
         "llama-index-workflows Workflow subclass (constructed with no arguments), a factory returning one, "
-        "or an instance.",
+        "or an instance. Required unless spec.templateRef names a WorkflowTemplate.",
         pattern=WORKFLOW_PATTERN,
         max_length=512,
+    )
+    template_ref: TemplateRef | None = Field(
+        default=None,
+        description="A WorkflowTemplate of this namespace to take workflow, image, template, checkpoint and input "
+        "defaults from; this run's own fields win (input is merged key by key). What was used is recorded in "
+        "status.template, so later edits of the template do not change a started run.",
     )
     image: str | None = Field(
         default=None,
@@ -230,6 +244,12 @@ class WorkflowRunSpec(_Model):
         description="Delete the WorkflowRun (and everything it owns) this long after it finished.",
     )
     template: PodTemplate = Field(default_factory=PodTemplate, description="Runner pod settings.")
+
+    @model_validator(mode="after")
+    def _names_a_workflow(self) -> WorkflowRunSpec:
+        if self.workflow is None and self.template_ref is None:
+            raise ValueError("spec.workflow is required (or spec.templateRef, naming a WorkflowTemplate that sets it)")
+        return self
 
 
 class Phase(StrEnum):
@@ -383,6 +403,17 @@ class RunnerInfo(_Model):
     )
 
 
+class TemplateUsed(_Model):
+    """What a run took from its WorkflowTemplate when it started (later edits of the template do not apply)."""
+
+    name: str
+    uid: str | None = None
+    resource_version: str | None = None
+    spec: AnyObject = Field(
+        default_factory=dict, description="The template's workflow, image, template, checkpoint, input."
+    )
+
+
 class WorkflowRunStatus(_Model):
     """Observed state, written by the operator and the run's own runner pod."""
 
@@ -400,6 +431,9 @@ class WorkflowRunStatus(_Model):
     runner: RunnerInfo | None = Field(default=None, description="The attempt that currently holds the run.")
     storage: RunStorage | None = Field(
         default=None, description="Chunk and outputs objects the operator created for the runner."
+    )
+    template: TemplateUsed | None = Field(
+        default=None, description="The WorkflowTemplate spec.templateRef named, as the run started from it."
     )
     current_step: str | None = Field(default=None, description="Step(s) queued or running now.")
     checkpoint: Checkpoint | None = Field(default=None, description="Last durable Context snapshot.")
@@ -447,3 +481,19 @@ class WorkflowRun(_Model):
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: WorkflowRunSpec
     status: WorkflowRunStatus | None = None
+
+
+# What a WorkflowTemplate may set for its runs.
+TEMPLATE_FIELDS = ("workflow", "image", "template", "checkpoint", "input")
+
+
+def effective_spec(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's spec with what its WorkflowTemplate gave (status.template.spec) filled in: the run's own
+    fields win, and input is merged key by key. Everything that runs or builds a run reads this."""
+    spec = dict(run.get("spec") or {})
+    used = ((run.get("status") or {}).get("template") or {}).get("spec") or {}
+    if not used:
+        return spec
+    merged = {**{k: v for k, v in used.items() if k in TEMPLATE_FIELDS}, **spec}
+    merged["input"] = {**(used.get("input") or {}), **(spec.get("input") or {})}
+    return merged

@@ -31,6 +31,7 @@ from kube_workflows.checkpoint.outputs import ERROR_KEY, RESULT_KEY, withheld_er
 from kube_workflows.checkpoint.outputs import to_text as outputs_text
 from kube_workflows.idempotency import RUN_UID_ENV
 from kube_workflows.models import WorkflowRunSpec
+from kube_workflows.models.workflowrun import effective_spec
 from kube_workflows.runner import checkpointing, exit_codes, failpoints, outputs, patches
 from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, StatusTooLarge, Superseded
@@ -113,7 +114,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
     os.environ["KWF_ATTEMPT"] = str(attempt)
     os.environ[RUN_UID_ENV] = str(run["metadata"].get("uid") or "")
 
-    policy = WorkflowRunSpec.model_validate(run["spec"]).checkpoint
+    policy = WorkflowRunSpec.model_validate(effective_spec(run)).checkpoint
     checkpointer = checkpointing.StepCheckpointer(
         reporter,
         attempt=attempt,
@@ -139,7 +140,9 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
     fail = functools.partial(record_failure, checkpointer)
 
     try:
-        spec = WorkflowRunSpec.model_validate(run["spec"])
+        spec = WorkflowRunSpec.model_validate(effective_spec(run))
+        if spec.workflow is None:  # the operator records the template before it creates the Job
+            raise WorkflowLoadError("spec.templateRef: the WorkflowTemplate was not resolved (status.template)")
         workflow = load_workflow(spec.workflow, spec.step_timeout_seconds)
         restored = await asyncio.to_thread(restore_context, workflow, run, reporter)
         ctx, resuming = restored.ctx, restored.resuming

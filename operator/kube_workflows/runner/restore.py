@@ -18,6 +18,7 @@ from workflows.context import JsonSerializer
 
 from kube_workflows.checkpoint import CheckpointError, decode_checkpoint
 from kube_workflows.models import Phase
+from kube_workflows.models.workflowrun import effective_spec
 from kube_workflows.runner import checkpointing, exit_codes
 from kube_workflows.runner.reporter import Reporter
 
@@ -74,7 +75,7 @@ def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter)
                 break
             else:
                 raise
-    check_compatible(workflow, data, f"{source}: the checkpoint", run["spec"]["workflow"])
+    check_compatible(workflow, data, f"{source}: the checkpoint", effective_spec(run)["workflow"])
     try:
         ctx = Context.from_dict(workflow, data, serializer=JsonSerializer())
     except Exception as exc:
@@ -128,7 +129,7 @@ def source_checkpoint(other: dict[str, Any], seq: int | None) -> dict[str, Any]:
         return _kept_context(name, dict(checkpoint))
     kept = {int(c["seq"]): c for c in [*(status.get("history") or []), checkpoint] if c.get("seq")}
     if seq not in kept:
-        keep = ((other.get("spec") or {}).get("checkpoint") or {}).get("history") or 0
+        keep = (effective_spec(other).get("checkpoint") or {}).get("history") or 0
         raise RunFailure(
             "ContextSeqNotKept",
             f"spec.contextFrom.seq {seq}: WorkflowRun {name} keeps checkpoints {sorted(kept) or 'none'} "
