@@ -2,6 +2,10 @@
 
 from typing import Any
 
+# The durable runtime for in-process use is `kube_workflows.runtime`; the operator, the runner and the
+# CLI are reached through `kwf`, not imported.
+__all__ = ["__version__", "idempotency_key"]
+
 
 def idempotency_key() -> str:
     """A key for the side effects of the running step: the same when the step re-runs after a crash,

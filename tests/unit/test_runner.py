@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kube_workflows.checkpoint import decode_checkpoint
-from kube_workflows.runner import exit_codes
+from kube_workflows.models import exit_codes
 from kube_workflows.runner.main import RunnerIdentity, execute
 from kube_workflows.runner.reporter import Reporter
 

@@ -8,8 +8,7 @@ from inmemory_api import InMemoryApi
 from kubernetes.client.exceptions import ApiException
 from test_runner import new_run, run_once
 
-from kube_workflows.models import WorkflowRunSpec
-from kube_workflows.runner import exit_codes
+from kube_workflows.models import WorkflowRunSpec, exit_codes
 from kube_workflows.runner.reporter import too_large
 
 

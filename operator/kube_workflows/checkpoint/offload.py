@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kube_workflows.builders.names import bounded_name, run_labels
+from kube_workflows.models.names import bounded_name, run_labels
 
 # ConfigMaps and Secrets hold at most 1 MiB each; leave room for metadata.
 CHUNK_BYTES = 700 * 1024

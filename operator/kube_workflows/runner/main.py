@@ -29,8 +29,8 @@ from kube_workflows.builders.job import owner_reference
 from kube_workflows.checkpoint.outputs import ERROR_KEY, RESULT_KEY, withheld_error
 from kube_workflows.checkpoint.outputs import to_text as outputs_text
 from kube_workflows.idempotency import RUN_UID_ENV
-from kube_workflows.models import WorkflowRunSpec
-from kube_workflows.runner import checkpointing, exit_codes, failpoints, outputs, patches
+from kube_workflows.models import WorkflowRunSpec, exit_codes
+from kube_workflows.runner import checkpointing, failpoints, outputs, patches
 from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, StatusTooLarge, Superseded
 from kube_workflows.runner.restore import RunFailure, restore_context

@@ -17,8 +17,8 @@ from workflows import Context, Workflow
 from workflows.context import JsonSerializer
 
 from kube_workflows.checkpoint import CheckpointError, decode_checkpoint
-from kube_workflows.models import Phase
-from kube_workflows.runner import checkpointing, exit_codes
+from kube_workflows.models import Phase, exit_codes
+from kube_workflows.runner import checkpointing
 from kube_workflows.runner.reporter import Reporter
 
 log = logging.getLogger("kube_workflows.runner")
