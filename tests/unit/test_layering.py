@@ -23,7 +23,6 @@ LAYERS: dict[str, int] = {
     "kube": 1,  # the one place that creates API clients
     "builders": 2,  # WorkflowRun -> manifests (pure); reads checkpoint's chunk names
     "runtime": 3,  # the checkpointing runtime as a library, and the llama-index compatibility module
-    "idempotency": 3,
     "runner": 4,  # the pod's entrypoint, on top of runtime
     "controller": 4,
     "devcluster": 4,  # dev-only tooling (moving out of the package)

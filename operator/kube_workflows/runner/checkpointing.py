@@ -9,13 +9,10 @@ successor has started, and none starts until the status write has landed.
 from __future__ import annotations
 
 import asyncio
-import importlib
-import json
 import logging
 import os
 import signal
 import time
-from functools import cache
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -27,20 +24,23 @@ from workflows.events import (
     InputRequiredEvent,
     StepState,
     StepStateChanged,
-    StopEvent,
     WorkflowIdleEvent,
 )
 from workflows.plugins import basic_runtime
-from workflows.runtime.runtime_decorators import BaseInternalRunAdapterDecorator, BaseRuntimeDecorator
-from workflows.runtime.types.plugin import InternalRunAdapter
-from workflows.runtime.types.ticks import WorkflowTick
 
 from kube_workflows.checkpoint import encode_checkpoint, offload
 from kube_workflows.checkpoint.outputs import REQUESTS_KEY
 from kube_workflows.models.workflowrun import CheckpointPolicy
 from kube_workflows.runner import failpoints, outputs, patches
 from kube_workflows.runner.reporter import Reporter
-from kube_workflows.runner.snapshots import IncrementalSnapshot
+from kube_workflows.runtime import compat
+from kube_workflows.runtime.compat import (
+    BaseInternalRunAdapterDecorator,
+    BaseRuntimeDecorator,
+    IncrementalSnapshot,
+    InternalRunAdapter,
+    WorkflowTick,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,60 +53,26 @@ class CheckpointTooLarge(Exception):
 OMITTED = "Omitted"
 
 
-@cache
-def _is_stop_event(output_event_name: str | None) -> bool:
-    """`output_event_name` is `str(type)`, e.g. "<class 'workflows.events.StopEvent'>"."""
-    if not output_event_name:
-        return False
-    qualified = output_event_name.removeprefix("<class '").removesuffix("'>")
-    module, _, name = qualified.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
-        return False
-    return isinstance(cls, type) and issubclass(cls, StopEvent)
-
-
 def event_routes(workflow: Workflow) -> dict[str, list[str]]:
-    """Event class (qualified name) → the steps that accept it, to name the steps about to run.
-
-    Reads the library's step configuration (not public API): any surprise yields no routes, which
-    only makes `status.currentStep` less informative.
-    """
+    """Event class (qualified name) → the steps that accept it, to name the steps about to run."""
     routes: dict[str, list[str]] = {}
-    try:
-        for name, function in workflow._get_steps().items():
-            for event in function._step_config.accepted_events:
-                routes.setdefault(f"{event.__module__}.{event.__qualname__}", []).append(name)
-    except Exception:
-        return {}
+    for name, events in compat.accepted_events(workflow).items():
+        for event in events:
+            routes.setdefault(qualified_name(event), []).append(name)
     return routes
 
 
 def answer_events(workflow: Workflow) -> list[str]:
     """HumanResponseEvent classes the workflow's steps accept: what answers an InputRequiredEvent a step
     returned (the other style, `ctx.wait_for_event`, shows up as a waiter in the Context instead)."""
-    try:
-        accepted = {
-            event for function in workflow._get_steps().values() for event in function._step_config.accepted_events
-        }
-    except Exception:
-        return []
+    accepted = {event for events in compat.accepted_events(workflow).values() for event in events}
     return sorted(qualified_name(e) for e in accepted if isinstance(e, type) and issubclass(e, HumanResponseEvent))
 
 
 def next_steps(snapshot: dict[str, Any], routes: dict[str, list[str]]) -> set[str]:
     """Steps that pending deliveries or queued work will run next, from a Context snapshot."""
-    names: set[str] = {
-        name
-        for name, worker in (snapshot.get("workers") or {}).items()
-        if worker.get("queue") or worker.get("in_progress")
-    }
-    for delivery in snapshot.get("deliveries") or []:
-        try:
-            qualified = json.loads(delivery.get("event") or "{}").get("qualified_name")
-        except (TypeError, ValueError):
-            continue
+    names = compat.busy_steps(snapshot)
+    for qualified in compat.delivered_event_names(snapshot):
         names.update(routes.get(qualified, []))
     return names
 
@@ -117,29 +83,8 @@ def qualified_name(cls: type) -> str:
 
 def request_record(event: InputRequiredEvent) -> dict[str, Any]:
     """An InputRequiredEvent as status shows it: its fields (declared and extra) and its class."""
-    fields = {k: getattr(event, k) for k in type(event).model_fields}
-    fields.update(getattr(event, "_data", None) or {})
-    record: dict[str, Any] = to_jsonable_python(fields, fallback=repr)
+    record: dict[str, Any] = to_jsonable_python(compat.event_fields(event), fallback=repr)
     return {**record, "type": qualified_name(type(event))}
-
-
-def awaited_events(snapshot: dict[str, Any]) -> list[str]:
-    """Event classes the Context's waiters (`ctx.wait_for_event`) wait for, from a snapshot."""
-    return sorted(
-        {
-            str(waiter["waiting_for_event"])
-            for worker in (snapshot.get("workers") or {}).values()
-            for waiter in worker.get("collected_waiters") or []
-            if waiter.get("waiting_for_event") and not waiter.get("resolved_event")
-        }
-    )
-
-
-def is_idle(snapshot: dict[str, Any]) -> bool:
-    """A running Context with no queued work and no pending deliveries: only an outside event moves it."""
-    workers = (snapshot.get("workers") or {}).values()
-    busy = any(w.get("queue") or w.get("in_progress") for w in workers)
-    return bool(snapshot.get("is_running")) and not busy and not snapshot.get("deliveries")
 
 
 class StepCheckpointer:
@@ -180,6 +125,7 @@ class StepCheckpointer:
         self.snapshots: IncrementalSnapshot | None = None  # set when the run starts on our runtime
         self.routes: dict[str, list[str]] = {}
         self.answer_events: list[str] = []
+        self.stop_events: set[str] = set()
         self.fatal: BaseException | None = None
         self.write_lock = asyncio.Lock()
         self._started: dict[str, float] = {}
@@ -340,7 +286,7 @@ class StepCheckpointer:
         if event.step_state != StepState.NOT_RUNNING:
             return
         self._running[event.name] = max(0, self._running.get(event.name, 0) - 1)
-        if _is_stop_event(event.output_event_name):
+        if compat.is_stop_output(event.output_event_name, self.stop_events):
             self._stop_step = event.name  # the final write records it together with the result
             return
         if self.fatal is not None:
@@ -352,7 +298,7 @@ class StepCheckpointer:
             return
         paused_at = time.monotonic()
         snapshot = self.snapshot()
-        if not snapshot.get("is_running", True):
+        if compat.has_ended(snapshot):
             # The step raised and ended the run: a snapshot now would restore to a fresh start.
             return
         try:
@@ -417,17 +363,21 @@ class CheckpointingRuntime(BaseRuntimeDecorator):
         adapter = self._decorated.get_internal_adapter(workflow)
         snapshots = self._checkpointer.snapshots
         # The library asks for the run's adapter more than once: every one feeds the same journal.
-        if snapshots is None or snapshots.run_id != adapter.run_id:
+        # Releases that cannot fold a suffix of the journal snapshot with `ctx.to_dict()` instead.
+        if compat.FOLDS_TICK_SUFFIX and (snapshots is None or snapshots.run_id != adapter.run_id):
             self._checkpointer.snapshots = IncrementalSnapshot(adapter)
         return _CheckpointingAdapter(adapter, self._checkpointer)
 
 
-def install(workflow: Workflow, checkpointer: StepCheckpointer) -> None:
-    """Run `workflow` on the checkpointing runtime.
+def install(workflow: Workflow, checkpointer: StepCheckpointer, runtime: CheckpointingRuntime) -> None:
+    """Make sure `workflow` runs on `runtime`, and learn its steps' events.
 
-    The workflow was constructed by user code (on the default runtime), so it is switched before
-    its first run, which the library allows until launch.
+    A workflow constructed inside `compat.registering(runtime)` is on it already; one constructed
+    before (a module-level instance imported earlier) is moved from the default runtime. A runtime
+    the user configured is refused (ValueError), not silently replaced.
     """
-    workflow._switch_runtime(CheckpointingRuntime(checkpointer))
+    if runtime not in list(compat.runtimes_of(workflow)):
+        compat.switch_runtime(workflow, runtime)
     checkpointer.routes = event_routes(workflow)
     checkpointer.answer_events = answer_events(workflow)
+    checkpointer.stop_events = compat.stop_event_names(workflow)

@@ -14,9 +14,7 @@ import importlib
 import logging
 import os
 import signal
-import socket
 import traceback
-from dataclasses import dataclass
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -28,33 +26,16 @@ from workflows.handler import WorkflowHandler
 from kube_workflows.builders.job import owner_reference
 from kube_workflows.checkpoint.outputs import ERROR_KEY, RESULT_KEY, withheld_error
 from kube_workflows.checkpoint.outputs import to_text as outputs_text
-from kube_workflows.idempotency import RUN_UID_ENV
 from kube_workflows.models import WorkflowRunSpec, exit_codes
 from kube_workflows.runner import checkpointing, failpoints, outputs, patches
+from kube_workflows.runner.identity import RunnerIdentity
 from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, StatusTooLarge, Superseded
 from kube_workflows.runner.restore import RunFailure, restore_context
+from kube_workflows.runtime import compat
+from kube_workflows.runtime.idempotency import RUN_UID_ENV
 
 log = logging.getLogger("kube_workflows.runner")
-
-
-@dataclass(frozen=True)
-class RunnerIdentity:
-    namespace: str
-    name: str
-    pod: str
-    handle_sigterm: bool = True
-
-    @classmethod
-    def from_env(cls) -> RunnerIdentity:
-        try:
-            return cls(
-                namespace=os.environ["KWF_RUN_NAMESPACE"],
-                name=os.environ["KWF_RUN_NAME"],
-                pod=os.environ.get("KWF_POD_NAME") or socket.gethostname(),
-            )
-        except KeyError as missing:
-            raise SystemExit(f"kwf runner: environment variable {missing} is not set (the operator sets it)") from None
 
 
 # status.error is part of the object's budget; exception text can be any length.
@@ -139,7 +120,15 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
 
     try:
         spec = WorkflowRunSpec.model_validate(run["spec"])
-        workflow = load_workflow(spec.workflow, spec.step_timeout_seconds)
+        runtime = checkpointing.CheckpointingRuntime(checkpointer)
+        # Public API: the user's code constructs the workflow (on import, or when we call its class or
+        # factory) onto the checkpointing runtime.
+        with compat.registering(runtime):
+            workflow = load_workflow(spec.workflow, spec.step_timeout_seconds)
+        try:
+            checkpointing.install(workflow, checkpointer, runtime)
+        except ValueError as exc:
+            raise WorkflowLoadError(f'spec.workflow "{spec.workflow}": {exc}') from exc
         restored = await asyncio.to_thread(restore_context, workflow, run, reporter)
         ctx, resuming = restored.ctx, restored.resuming
         if restored.recovered_from:
@@ -162,7 +151,6 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         log.error("API error while restoring: %s", exc)
         return exit_codes.INFRASTRUCTURE
 
-    checkpointing.install(workflow, checkpointer)
     if resuming:
         log.info("resuming from checkpoint %d (%d steps done)", checkpointer.seq, checkpointer.steps_completed)
     try:
@@ -170,7 +158,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
     except Exception as exc:  # raised before any step ran: the start event rejected spec.input
         return await asyncio.to_thread(fail, "InvalidInput", _input_error(exc), exit_codes.INVALID_RUN)
     checkpointer.ctx = handler.ctx
-    if resuming and checkpointing.is_idle(checkpointer.snapshot()):
+    if resuming and compat.is_idle(checkpointer.snapshot()):
         checkpointer.idle.set()  # restored while waiting for input: the library announces no idle again
     outcome = asyncio.ensure_future(handler)
     try:
@@ -221,7 +209,7 @@ async def _answer_or_park(
         async with checkpointer.write_lock:  # the last step's checkpoint has landed
             pass
         snapshot = checkpointer.snapshot()
-        expects = checkpointing.awaited_events(snapshot) or checkpointer.answer_events
+        expects = compat.awaited_events(snapshot) or checkpointer.answer_events
         if delivered_here and checkpointer.steps_since_delivery == 0:
             index = checkpointer.events_delivered - 1
             rejected = f"spec.events[{index}] woke no step; the workflow waits for {', '.join(expects) or 'input'}"
@@ -350,5 +338,5 @@ async def _stop_gracefully(checkpointer: checkpointing.StepCheckpointer) -> None
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """`kwf runner` once `runner.startup` has found the library supported."""
     return asyncio.run(execute(RunnerIdentity.from_env()))

@@ -20,6 +20,7 @@ from kube_workflows.checkpoint import CheckpointError, decode_checkpoint
 from kube_workflows.models import Phase, exit_codes
 from kube_workflows.runner import checkpointing
 from kube_workflows.runner.reporter import Reporter
+from kube_workflows.runtime import compat
 
 log = logging.getLogger("kube_workflows.runner")
 
@@ -82,7 +83,7 @@ def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter)
             "CheckpointIncompatible",
             f"{source}: the checkpoint does not fit workflow {run['spec']['workflow']}: {type(exc).__name__}: {exc}",
         ) from exc
-    return Restored(ctx, bool(data.get("is_running")), checkpoint, recovered_from)
+    return Restored(ctx, compat.is_running(data), checkpoint, recovered_from)
 
 
 def _load(reporter: Reporter, checkpoint: dict[str, Any], source: str) -> dict[str, Any]:
@@ -149,8 +150,8 @@ def _kept_context(run_name: str, checkpoint: dict[str, Any]) -> dict[str, Any]:
 
 def check_compatible(workflow: Workflow, data: dict[str, Any], what: str, import_path: str) -> None:
     """Refuse a Context saved by a workflow with other steps: the library would restore it silently."""
-    expected = set(Context(workflow).to_dict(serializer=JsonSerializer()).get("workers", {}))
-    found = set(data.get("workers") or {})
+    expected = compat.step_names(workflow)
+    found = compat.snapshot_steps(data)
     if found and found != expected:
         raise RunFailure(
             "CheckpointIncompatible",

@@ -1,0 +1,1 @@
+"""Durable llama-index-workflows runs: checkpoint after every step, resume after a crash."""
