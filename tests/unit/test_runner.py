@@ -452,11 +452,11 @@ async def test_a_workflow_on_a_runtime_of_its_own_is_refused_not_silently_switch
     assert "runtime=TracingRuntime(...)" in error["message"] and "without runtime=" in error["message"]
 
 
-async def test_a_module_level_instance_imported_earlier_runs_on_the_checkpointing_runtime() -> None:
+async def test_a_module_level_instance_imported_earlier_runs_on_the_durable_runtime() -> None:
     from kwf_testflows import instances  # on the default runtime: constructed before the runner ran
 
     runs = InMemoryApi(r=new_run("r", "kwf_testflows.instances:plain", input={"steps": 3}))
     code, reporter = await run_once(runs, "r")
     assert code == exit_codes.SUCCEEDED
     assert reporter.writes == 4  # begin and two steps checkpointed, the third's write carries the result
-    assert type(instances.plain.runtime).__name__ == "CheckpointingRuntime"
+    assert type(instances.plain.runtime).__name__ == "DurableRuntime"

@@ -26,6 +26,8 @@ DATA_KEY = "data"
 # The runner attempt that wrote a chunk: a lower attempt (a stale pod) never overwrites it.
 ATTEMPT_ANNOTATION = "kube-workflows.dev/attempt"
 SEQ_ANNOTATION = "kube-workflows.dev/seq"
+# status.checkpoint.storage of a final checkpoint whose Context was over spec.checkpoint.maxBytes.
+OMITTED = "Omitted"
 
 
 def storage_kind(sensitive: bool) -> str:

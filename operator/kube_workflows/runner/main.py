@@ -24,15 +24,18 @@ from workflows.events import Event
 from workflows.handler import WorkflowHandler
 
 from kube_workflows.builders.job import owner_reference
-from kube_workflows.checkpoint.outputs import ERROR_KEY, RESULT_KEY, withheld_error
+from kube_workflows.checkpoint.outputs import ERROR_KEY, withheld_error
 from kube_workflows.checkpoint.outputs import to_text as outputs_text
 from kube_workflows.models import WorkflowRunSpec, exit_codes
-from kube_workflows.runner import checkpointing, failpoints, outputs, patches
+from kube_workflows.runner import failpoints, outputs, patches
 from kube_workflows.runner.identity import RunnerIdentity
 from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, StatusTooLarge, Superseded
 from kube_workflows.runner.restore import RunFailure, restore_context
+from kube_workflows.runner.status_store import CheckpointTooLarge, StatusStore
 from kube_workflows.runtime import compat
+from kube_workflows.runtime._engine import RunRecorder
+from kube_workflows.runtime.durable import DurableRuntime
 from kube_workflows.runtime.idempotency import RUN_UID_ENV
 
 log = logging.getLogger("kube_workflows.runner")
@@ -53,18 +56,16 @@ def error_record(reason: str, exc: BaseException, step: str | None = None) -> di
     }
 
 
-def record_failure(
-    checkpointer: checkpointing.StepCheckpointer, reason: str, exc: BaseException, code: int, step: str | None = None
-) -> int:
+def record_failure(store: StatusStore, reason: str, exc: BaseException, code: int, step: str | None = None) -> int:
     """Record why the run failed (best effort: the exit code fails it anyway); return `code`."""
-    reporter = checkpointer.reporter
+    reporter = store.reporter
     try:
         error = error_record(reason, exc, step)
-        if checkpointer.policy.sensitive:  # exception text can quote anything the workflow held
+        if store.policy.sensitive:  # exception text can quote anything the workflow held
             details = {"message": error["message"], "traceback": error["traceback"]}
-            ref = outputs.withhold(reporter, checkpointer.owner, ERROR_KEY, details)
+            ref = outputs.withhold(reporter, store.owner, ERROR_KEY, details)
             error = withheld_error(error, ref)
-        reporter.write("recording the error", patches.error_patch(checkpointer.attempt, error))
+        reporter.write("recording the error", patches.error_patch(store.attempt, error))
     except (Superseded, ApiUnavailable, ApiException, StatusTooLarge) as write_exc:
         log.error("could not record the error: %s", write_exc)
     log.error("run failed (%s): %s", reason, exc)
@@ -94,11 +95,12 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
     os.environ[RUN_UID_ENV] = str(run["metadata"].get("uid") or "")
 
     policy = WorkflowRunSpec.model_validate(run["spec"]).checkpoint
-    checkpointer = checkpointing.StepCheckpointer(
+    store = StatusStore(
         reporter,
-        attempt=attempt,
+        pod=identity.pod,
+        policy=policy,
+        owner=owner_reference(run),
         seq=int(last.get("seq") or 0),
-        steps_completed=int(last.get("stepsCompleted") or 0),
         records=patches.Records(
             steps_len=len(status.get("steps") or []),
             history_len=len(status.get("history") or []),
@@ -106,33 +108,40 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
             clear_waiting=bool(status.get("waiting")),
             previous=status.get("previousCheckpoint"),
         ),
-        policy=policy,
-        owner=owner_reference(run),
         current=last or None,
+    )
+    # The same durable runtime a user runs in-process, over the run's status instead of a database.
+    runtime = DurableRuntime(
+        store,
+        every_steps=policy.every_steps,
+        every_seconds=policy.every_milliseconds / 1000 if policy.every_milliseconds is not None else None,
+    )
+    checkpointer = runtime.recorder(
+        identity.name,
+        steps_completed=int(last.get("stepsCompleted") or 0),
         events_delivered=int(last.get("eventsDelivered") or 0),
     )
+    checkpointer.on_stop = functools.partial(_stop_now, store)
     if identity.handle_sigterm:
         asyncio.get_running_loop().add_signal_handler(
-            signal.SIGTERM, lambda: asyncio.ensure_future(_stop_gracefully(checkpointer))
+            signal.SIGTERM, lambda: asyncio.ensure_future(_stop_gracefully(checkpointer, store))
         )
 
-    fail = functools.partial(record_failure, checkpointer)
+    fail = functools.partial(record_failure, store)
 
     try:
         spec = WorkflowRunSpec.model_validate(run["spec"])
-        runtime = checkpointing.CheckpointingRuntime(checkpointer)
-        # Public API: the user's code constructs the workflow (on import, or when we call its class or
-        # factory) onto the checkpointing runtime.
-        with compat.registering(runtime):
+        # The user's code constructs the workflow (on import, or when we call its class or factory)
+        # onto the durable runtime.
+        with runtime.registering():
             workflow = load_workflow(spec.workflow, spec.step_timeout_seconds)
-        try:
-            checkpointing.install(workflow, checkpointer, runtime)
-        except ValueError as exc:
-            raise WorkflowLoadError(f'spec.workflow "{spec.workflow}": {exc}') from exc
         restored = await asyncio.to_thread(restore_context, workflow, run, reporter)
         ctx, resuming = restored.ctx, restored.resuming
         if restored.recovered_from:
-            checkpointer.resume_from(restored.checkpoint or {})
+            older = restored.checkpoint or {}
+            store.resume_from(older)
+            checkpointer.steps_completed = int(older.get("stepsCompleted") or 0)
+            checkpointer.events_delivered = int(older.get("eventsDelivered") or 0)
             await asyncio.to_thread(
                 reporter.write,
                 "recording the recovery",
@@ -152,17 +161,19 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         return exit_codes.INFRASTRUCTURE
 
     if resuming:
-        log.info("resuming from checkpoint %d (%d steps done)", checkpointer.seq, checkpointer.steps_completed)
+        log.info("resuming from checkpoint %d (%d steps done)", store.seq, checkpointer.steps_completed)
     try:
-        handler = workflow.run(ctx=ctx) if resuming else workflow.run(ctx=ctx, **spec.input)
+        handler = runtime.begin(workflow, checkpointer, ctx, **({} if resuming else spec.input))
+    except compat.RuntimeConflict as exc:
+        problem = WorkflowLoadError(f'spec.workflow "{spec.workflow}": {exc}')
+        return await asyncio.to_thread(fail, "WorkflowNotImportable", problem, exit_codes.INVALID_RUN)
     except Exception as exc:  # raised before any step ran: the start event rejected spec.input
         return await asyncio.to_thread(fail, "InvalidInput", _input_error(exc), exit_codes.INVALID_RUN)
-    checkpointer.ctx = handler.ctx
     if resuming and compat.is_idle(checkpointer.snapshot()):
         checkpointer.idle.set()  # restored while waiting for input: the library announces no idle again
     outcome = asyncio.ensure_future(handler)
     try:
-        parked = await _answer_or_park(checkpointer, handler, outcome, status.get("waiting"))
+        parked = await _answer_or_park(checkpointer, reporter, handler, outcome, status.get("waiting"))
         if parked is not None:
             return parked
         result = await outcome
@@ -176,7 +187,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         if isinstance(checkpointer.fatal, ApiUnavailable | ApiException) or isinstance(exc, ApiUnavailable):
             log.error("checkpoint write failed: %s", checkpointer.fatal or exc)
             return exit_codes.INFRASTRUCTURE
-        if isinstance(checkpointer.fatal, checkpointing.CheckpointTooLarge):
+        if isinstance(checkpointer.fatal, CheckpointTooLarge):
             return await asyncio.to_thread(fail, "CheckpointTooLarge", checkpointer.fatal, exit_codes.INVALID_RUN)
         if isinstance(exc, ValidationError) and checkpointer.steps_completed == 0 and not resuming:
             return await asyncio.to_thread(fail, "InvalidInput", _input_error(exc), exit_codes.INVALID_RUN)
@@ -185,11 +196,12 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         return await asyncio.to_thread(
             fail, "WorkflowRaised", exc, exit_codes.WORKFLOW_RAISED, checkpointer.running_step()
         )
-    return await _finish(checkpointer, result, spec.result_limit_bytes)
+    return await _finish(checkpointer, store, result, spec.result_limit_bytes)
 
 
 async def _answer_or_park(
-    checkpointer: checkpointing.StepCheckpointer,
+    checkpointer: RunRecorder,
+    reporter: Reporter,
     handler: WorkflowHandler,
     outcome: asyncio.Future[Any],
     previous_wait: dict[str, Any] | None,
@@ -214,7 +226,7 @@ async def _answer_or_park(
             index = checkpointer.events_delivered - 1
             rejected = f"spec.events[{index}] woke no step; the workflow waits for {', '.join(expects) or 'input'}"
         delivered_here = False
-        run = await asyncio.to_thread(checkpointer.reporter.read)
+        run = await asyncio.to_thread(reporter.read)
         events = run["spec"].get("events") or []
         index = checkpointer.events_delivered
         if index < len(events) and rejected is None:
@@ -285,7 +297,7 @@ def _input_error(exc: BaseException) -> Exception:
     return ValueError(f"spec.input is not accepted by the workflow's start event: {cause}")
 
 
-async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any, result_limit: int) -> int:
+async def _finish(checkpointer: RunRecorder, store: StatusStore, result: Any, result_limit: int) -> int:
     """Record the result and the final Context (what `contextFrom` continues) in one write."""
     value = to_jsonable_python(result, fallback=repr)
     size = len(outputs_text(value).encode())
@@ -294,31 +306,14 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any, res
             f"the result is {size} bytes as JSON, over spec.resultLimitBytes ({result_limit}); "
             "return a reference to large outputs (an object store key, a URL) instead, or raise the limit"
         )
-        return await asyncio.to_thread(record_failure, checkpointer, "ResultTooLarge", problem, exit_codes.INVALID_RUN)
-    stop_step = checkpointer.finished_step()
-    if stop_step:
-        checkpointer.steps_completed += 1
-    checkpoint = await checkpointer.checkpoint_value(
-        checkpointer.snapshot(), stop_step or checkpointer.last_step, final=True
-    )
-    if stop_step:
-        checkpointer.unwritten.append(checkpointer.step_record(stop_step))
+        return await asyncio.to_thread(record_failure, store, "ResultTooLarge", problem, exit_codes.INVALID_RUN)
     try:
-        result_ref = None
-        if checkpointer.policy.sensitive:
-            result_ref = await asyncio.to_thread(
-                outputs.withhold, checkpointer.reporter, checkpointer.owner, RESULT_KEY, value
-            )
-        patch = patches.final_patch(
-            checkpointer.attempt, checkpoint, value, checkpointer.take_unwritten(), checkpointer.records, result_ref
-        )
-        async with checkpointer.write_lock:
-            await asyncio.to_thread(checkpointer.send, "final", "recording the result", patch)
+        await checkpointer.finish(value)
     except Superseded as exc:
         log.warning("%s", exc)
         return exit_codes.SUPERSEDED
     except StatusTooLarge as exc:
-        return await asyncio.to_thread(record_failure, checkpointer, "StatusTooLarge", exc, exit_codes.INVALID_RUN)
+        return await asyncio.to_thread(record_failure, store, "StatusTooLarge", exc, exit_codes.INVALID_RUN)
     except (ApiUnavailable, ApiException) as exc:
         log.error("could not record the result: %s", exc)
         return exit_codes.INFRASTRUCTURE
@@ -326,13 +321,19 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any, res
     return exit_codes.SUCCEEDED
 
 
-async def _stop_gracefully(checkpointer: checkpointing.StepCheckpointer) -> None:
+def _stop_now(store: StatusStore) -> None:
+    log.warning("stopping (SIGTERM) with checkpoint %d written; the next pod resumes from it", store.seq)
+    logging.shutdown()
+    os._exit(128 + signal.SIGTERM)
+
+
+async def _stop_gracefully(checkpointer: RunRecorder, store: StatusStore) -> None:
     """SIGTERM: let the running step finish and checkpoint (within the pod's grace period), then exit."""
     if not checkpointer.running_steps():
         with contextlib.suppress(Exception):  # best effort: the steps it would save can run again
             await checkpointer.flush()
         async with checkpointer.write_lock:
-            checkpointer.stop_now()
+            _stop_now(store)
     log.warning("SIGTERM: stopping after the running step(s) %s checkpoint", sorted(checkpointer.running_steps()))
     checkpointer.stop_requested = True
 

@@ -41,6 +41,7 @@ __all__ = [
     "IncrementalSnapshot",
     "InternalRunAdapter",
     "Runtime",
+    "RuntimeConflict",
     "WorkflowTick",
     "accepted_events",
     "awaited_events",
@@ -136,12 +137,16 @@ def registering(runtime: Runtime) -> AbstractContextManager[Runtime]:
     return Runtime.registering(runtime)
 
 
+class RuntimeConflict(ValueError):
+    """The workflow runs on a runtime its author chose; kube-workflows does not silently replace it."""
+
+
 def switch_runtime(workflow: Workflow, runtime: Runtime) -> None:
     """Move a workflow constructed on the default runtime (before `Runtime.registering()` was in
     effect: a module-level instance imported earlier) onto `runtime`. Refuses any other runtime."""
     current = workflow.runtime
     if not isinstance(current, BasicRuntime) and not _same_kind(current, runtime):
-        raise ValueError(
+        raise RuntimeConflict(
             f"the workflow was constructed with runtime={type(current).__name__}(...); kube-workflows supplies the "
             "durable runtime itself: construct the workflow without runtime="
         )
