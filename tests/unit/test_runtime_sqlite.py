@@ -119,3 +119,14 @@ async def test_a_workflow_on_another_runtime_is_refused(tmp_path: Path) -> None:
     runtime = DurableRuntime(SqliteStore(tmp_path / "runs.db"))
     with pytest.raises(ValueError, match="without runtime="):
         await asyncio.wait_for(runtime.run(StepChain(runtime=TracingRuntime(basic_runtime)), "r"), 10)
+
+
+async def test_the_readme_example_runs_once_then_returns_its_recorded_result(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "examples"))
+    from kwf_examples.durable_local import MyWorkflow
+
+    store = SqliteStore(tmp_path / "runs.db")
+    for _ in range(2):
+        runtime = DurableRuntime(store)
+        assert await runtime.run(MyWorkflow(runtime=runtime), "order-1") == "The step ran 1 times"
+    assert store.completed_steps("order-1") == ["count", "report"]
