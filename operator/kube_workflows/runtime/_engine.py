@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -299,9 +300,11 @@ class RecordingRuntime(BaseRuntimeDecorator):
     def detach(self, workflow: Workflow) -> None:
         self._recorders.pop(id(workflow), None)
 
-    def registering(self) -> Any:
+    @contextmanager
+    def registering(self) -> Iterator[Runtime]:
         """Workflows constructed inside the block run on this runtime."""
-        return compat.registering(self)
+        with compat.registering(self) as runtime:
+            yield runtime
 
     def get_internal_adapter(self, workflow: Workflow) -> InternalRunAdapter:
         adapter = self._decorated.get_internal_adapter(workflow)

@@ -143,7 +143,8 @@ class RuntimeConflict(ValueError):
 
 def switch_runtime(workflow: Workflow, runtime: Runtime) -> None:
     """Move a workflow constructed on the default runtime (before `Runtime.registering()` was in
-    effect: a module-level instance imported earlier) onto `runtime`. Refuses any other runtime."""
+    effect: a module-level instance imported earlier), or on another instance of `runtime`'s class,
+    onto `runtime`. Refuses any other runtime (RuntimeConflict)."""
     current = workflow.runtime
     if not isinstance(current, BasicRuntime) and not _same_kind(current, runtime):
         raise RuntimeConflict(
