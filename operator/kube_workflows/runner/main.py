@@ -116,15 +116,15 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         every_steps=policy.every_steps,
         every_seconds=policy.every_milliseconds / 1000 if policy.every_milliseconds is not None else None,
     )
-    checkpointer = runtime.recorder(
+    recorder = runtime.recorder(
         identity.name,
         steps_completed=int(last.get("stepsCompleted") or 0),
         events_delivered=int(last.get("eventsDelivered") or 0),
     )
-    checkpointer.on_stop = functools.partial(_stop_now, store)
+    recorder.on_stop = functools.partial(_stop_now, store)
     if identity.handle_sigterm:
         asyncio.get_running_loop().add_signal_handler(
-            signal.SIGTERM, lambda: asyncio.ensure_future(_stop_gracefully(checkpointer, store))
+            signal.SIGTERM, lambda: asyncio.ensure_future(_stop_gracefully(recorder, store))
         )
 
     fail = functools.partial(record_failure, store)
@@ -140,8 +140,8 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         if restored.recovered_from:
             older = restored.checkpoint or {}
             store.resume_from(older)
-            checkpointer.steps_completed = int(older.get("stepsCompleted") or 0)
-            checkpointer.events_delivered = int(older.get("eventsDelivered") or 0)
+            recorder.steps_completed = int(older.get("stepsCompleted") or 0)
+            recorder.events_delivered = int(older.get("eventsDelivered") or 0)
             await asyncio.to_thread(
                 reporter.write,
                 "recording the recovery",
@@ -161,46 +161,44 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         return exit_codes.INFRASTRUCTURE
 
     if resuming:
-        log.info("resuming from checkpoint %d (%d steps done)", store.seq, checkpointer.steps_completed)
+        log.info("resuming from checkpoint %d (%d steps done)", store.seq, recorder.steps_completed)
     try:
-        handler = runtime.begin(workflow, checkpointer, ctx, **({} if resuming else spec.input))
+        handler = runtime.begin(workflow, recorder, ctx, **({} if resuming else spec.input))
     except compat.RuntimeConflict as exc:
         problem = WorkflowLoadError(f'spec.workflow "{spec.workflow}": {exc}')
         return await asyncio.to_thread(fail, "WorkflowNotImportable", problem, exit_codes.INVALID_RUN)
     except Exception as exc:  # raised before any step ran: the start event rejected spec.input
         return await asyncio.to_thread(fail, "InvalidInput", _input_error(exc), exit_codes.INVALID_RUN)
-    if resuming and compat.is_idle(checkpointer.snapshot()):
-        checkpointer.idle.set()  # restored while waiting for input: the library announces no idle again
+    if resuming and compat.is_idle(recorder.snapshot()):
+        recorder.idle.set()  # restored while waiting for input: the library announces no idle again
     outcome = asyncio.ensure_future(handler)
     try:
-        parked = await _answer_or_park(checkpointer, reporter, handler, outcome, status.get("waiting"))
+        parked = await _answer_or_park(recorder, reporter, handler, outcome, status.get("waiting"))
         if parked is not None:
             return parked
         result = await outcome
     except BaseException as exc:
-        if isinstance(checkpointer.fatal, Superseded) or isinstance(exc, Superseded):
-            log.warning("%s; stopping", checkpointer.fatal or exc)
+        if isinstance(recorder.fatal, Superseded) or isinstance(exc, Superseded):
+            log.warning("%s; stopping", recorder.fatal or exc)
             return exit_codes.SUPERSEDED
-        refused = next((e for e in (checkpointer.fatal, exc) if isinstance(e, StatusTooLarge)), None)
+        refused = next((e for e in (recorder.fatal, exc) if isinstance(e, StatusTooLarge)), None)
         if refused is not None:  # permanent: the same write would be refused again on a new pod
             return await asyncio.to_thread(fail, "StatusTooLarge", refused, exit_codes.INVALID_RUN)
-        if isinstance(checkpointer.fatal, ApiUnavailable | ApiException) or isinstance(exc, ApiUnavailable):
-            log.error("checkpoint write failed: %s", checkpointer.fatal or exc)
+        if isinstance(recorder.fatal, ApiUnavailable | ApiException) or isinstance(exc, ApiUnavailable):
+            log.error("checkpoint write failed: %s", recorder.fatal or exc)
             return exit_codes.INFRASTRUCTURE
-        if isinstance(checkpointer.fatal, CheckpointTooLarge):
-            return await asyncio.to_thread(fail, "CheckpointTooLarge", checkpointer.fatal, exit_codes.INVALID_RUN)
-        if isinstance(exc, ValidationError) and checkpointer.steps_completed == 0 and not resuming:
+        if isinstance(recorder.fatal, CheckpointTooLarge):
+            return await asyncio.to_thread(fail, "CheckpointTooLarge", recorder.fatal, exit_codes.INVALID_RUN)
+        if isinstance(exc, ValidationError) and recorder.steps_completed == 0 and not resuming:
             return await asyncio.to_thread(fail, "InvalidInput", _input_error(exc), exit_codes.INVALID_RUN)
         if not isinstance(exc, Exception):
             raise
-        return await asyncio.to_thread(
-            fail, "WorkflowRaised", exc, exit_codes.WORKFLOW_RAISED, checkpointer.running_step()
-        )
-    return await _finish(checkpointer, store, result, spec.result_limit_bytes)
+        return await asyncio.to_thread(fail, "WorkflowRaised", exc, exit_codes.WORKFLOW_RAISED, recorder.running_step())
+    return await _finish(recorder, store, result, spec.result_limit_bytes)
 
 
 async def _answer_or_park(
-    checkpointer: RunRecorder,
+    recorder: RunRecorder,
     reporter: Reporter,
     handler: WorkflowHandler,
     outcome: asyncio.Future[Any],
@@ -212,23 +210,23 @@ async def _answer_or_park(
     rejected: str | None = None
     delivered_here = False
     while True:
-        idle = asyncio.ensure_future(checkpointer.idle.wait())
+        idle = asyncio.ensure_future(recorder.idle.wait())
         await asyncio.wait({outcome, idle}, return_when=asyncio.FIRST_COMPLETED)
         if outcome.done():
             idle.cancel()
             return None
-        checkpointer.idle.clear()
-        async with checkpointer.write_lock:  # the last step's checkpoint has landed
+        recorder.idle.clear()
+        async with recorder.write_lock:  # the last step's checkpoint has landed
             pass
-        snapshot = checkpointer.snapshot()
-        expects = compat.awaited_events(snapshot) or checkpointer.answer_events
-        if delivered_here and checkpointer.steps_since_delivery == 0:
-            index = checkpointer.events_delivered - 1
+        snapshot = recorder.snapshot()
+        expects = compat.awaited_events(snapshot) or recorder.answer_events
+        if delivered_here and recorder.steps_since_delivery == 0:
+            index = recorder.events_delivered - 1
             rejected = f"spec.events[{index}] woke no step; the workflow waits for {', '.join(expects) or 'input'}"
         delivered_here = False
         run = await asyncio.to_thread(reporter.read)
         events = run["spec"].get("events") or []
-        index = checkpointer.events_delivered
+        index = recorder.events_delivered
         if index < len(events) and rejected is None:
             try:
                 event = build_event(events[index], expects, index)
@@ -236,28 +234,28 @@ async def _answer_or_park(
                 rejected = str(exc)
             else:
                 log.info("delivering spec.events[%d] (%s)", index, type(event).__name__)
-                checkpointer.events_delivered += 1
-                checkpointer.steps_since_delivery = 0
+                recorder.events_delivered += 1
+                recorder.steps_since_delivery = 0
                 delivered_here = True
-                checkpointer.requests = []
+                recorder.requests = []
                 handler.ctx.send_event(event)
                 continue
-        requests = checkpointer.requests or list((previous_wait or {}).get("requests") or [])
+        requests = recorder.requests or list((previous_wait or {}).get("requests") or [])
         waiting: dict[str, Any] = {
             "since": patches.now(),
             "requests": requests,
             "expects": expects,
-            "eventIndex": checkpointer.events_delivered,
+            "eventIndex": recorder.events_delivered,
         }
         previous_ref = (previous_wait or {}).get("requestsRef")
-        if not checkpointer.requests and previous_ref:
+        if not recorder.requests and previous_ref:
             # Parked again with no new question: a sensitive run's questions are still where status said.
             waiting["requestsRef"] = previous_ref
         if rejected:
             waiting.update(error=rejected, rejectedGeneration=run["metadata"].get("generation"))
             log.warning("%s", rejected)
-        await checkpointer.park(snapshot, waiting)
-        log.info("waiting for spec.events[%d]; the pod exits and a new one resumes", checkpointer.events_delivered)
+        await recorder.park(snapshot, waiting)
+        log.info("waiting for spec.events[%d]; the pod exits and a new one resumes", recorder.events_delivered)
         with contextlib.suppress(Exception):
             await handler.cancel_run()
         with contextlib.suppress(BaseException):
@@ -297,7 +295,7 @@ def _input_error(exc: BaseException) -> Exception:
     return ValueError(f"spec.input is not accepted by the workflow's start event: {cause}")
 
 
-async def _finish(checkpointer: RunRecorder, store: StatusStore, result: Any, result_limit: int) -> int:
+async def _finish(recorder: RunRecorder, store: StatusStore, result: Any, result_limit: int) -> int:
     """Record the result and the final Context (what `contextFrom` continues) in one write."""
     value = to_jsonable_python(result, fallback=repr)
     size = len(outputs_text(value).encode())
@@ -308,7 +306,7 @@ async def _finish(checkpointer: RunRecorder, store: StatusStore, result: Any, re
         )
         return await asyncio.to_thread(record_failure, store, "ResultTooLarge", problem, exit_codes.INVALID_RUN)
     try:
-        await checkpointer.finish(value)
+        await recorder.finish(value)
     except Superseded as exc:
         log.warning("%s", exc)
         return exit_codes.SUPERSEDED
@@ -327,15 +325,15 @@ def _stop_now(store: StatusStore) -> None:
     os._exit(128 + signal.SIGTERM)
 
 
-async def _stop_gracefully(checkpointer: RunRecorder, store: StatusStore) -> None:
+async def _stop_gracefully(recorder: RunRecorder, store: StatusStore) -> None:
     """SIGTERM: let the running step finish and checkpoint (within the pod's grace period), then exit."""
-    if not checkpointer.running_steps():
+    if not recorder.running_steps():
         with contextlib.suppress(Exception):  # best effort: the steps it would save can run again
-            await checkpointer.flush()
-        async with checkpointer.write_lock:
+            await recorder.flush()
+        async with recorder.write_lock:
             _stop_now(store)
-    log.warning("SIGTERM: stopping after the running step(s) %s checkpoint", sorted(checkpointer.running_steps()))
-    checkpointer.stop_requested = True
+    log.warning("SIGTERM: stopping after the running step(s) %s checkpoint", sorted(recorder.running_steps()))
+    recorder.stop_requested = True
 
 
 def main() -> int:
