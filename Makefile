@@ -56,6 +56,12 @@ else
 	$(BIN)/pytest $(T)
 endif
 
+# The unit tests against every supported llama-index-workflows release, each in its own virtualenv
+# (cached in ~/.cache/kube-workflows/compat-<version>/); the releases below the range must be refused.
+.PHONY: test-compat
+test-compat:
+	bash hack/test-compat.sh
+
 demo: venv controlplane helm
 	$(BIN)/python hack/demo.py
 

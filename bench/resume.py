@@ -18,7 +18,7 @@ from bench.cluster import BenchCluster
 from bench.report import Row, median, seconds
 from bench.stamps import WORKFLOW, wait_for_stamp
 from bench.watch import EventWatch, Sightings
-from kube_workflows.builders.names import RUN_LABEL
+from kube_workflows.models.names import RUN_LABEL
 from kube_workflows.runner.loader import load_workflow
 from kube_workflows.runner.reporter import Reporter
 from kube_workflows.runner.restore import restore_context

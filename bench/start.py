@@ -23,7 +23,7 @@ from bench.report import Row, median, seconds
 from bench.stamps import WORKFLOW, wait_for_stamp
 from bench.watch import EventWatch, Sightings
 from kube_workflows.builders import build_runner_identity, build_runner_job
-from kube_workflows.builders.names import MANAGED_BY
+from kube_workflows.models.names import MANAGED_BY
 from support import wait_for, workflow_run
 
 TARGET = 1.15

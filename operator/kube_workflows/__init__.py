@@ -2,11 +2,15 @@
 
 from typing import Any
 
+# The durable runtime for in-process use is `kube_workflows.runtime`; the operator, the runner and the
+# CLI are reached through `kwf`, not imported.
+__all__ = ["__version__", "idempotency_key"]
+
 
 def idempotency_key() -> str:
     """A key for the side effects of the running step: the same when the step re-runs after a crash,
-    different for every other step execution. Call it inside a step; see `kube_workflows.idempotency`."""
-    from kube_workflows.idempotency import step_idempotency_key
+    different for every other step execution. Call it inside a step; see `kube_workflows.runtime.idempotency`."""
+    from kube_workflows.runtime.idempotency import step_idempotency_key
 
     return step_idempotency_key()
 

@@ -18,7 +18,7 @@ from workflows.context import JsonSerializer
 from workflows.events import Event, StartEvent, StepState, StepStateChanged, StopEvent
 
 from kube_workflows import idempotency_key
-from kube_workflows.runner import exit_codes
+from kube_workflows.models import exit_codes
 from kube_workflows.runner.main import RunnerIdentity, execute
 from kube_workflows.runner.reporter import Reporter
 

@@ -1,7 +1,7 @@
 from typing import Any
 
 from kube_workflows.builders import build_runner_identity, build_runner_job
-from kube_workflows.runner import exit_codes
+from kube_workflows.models import exit_codes
 
 
 def run(**spec: Any) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from kube_workflows.builders.names import RESTARTS_BEFORE_ANNOTATION
 from kube_workflows.controller.job_verdict import Fresh, JobVerdict, Kind, decide
+from kube_workflows.models.names import RESTARTS_BEFORE_ANNOTATION
 
 OWNER = {"kind": "WorkflowRun", "name": "r", "uid": "u1", "controller": True}
 

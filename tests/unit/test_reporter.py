@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kube_workflows.checkpoint import offload
-from kube_workflows.runner import exit_codes
+from kube_workflows.models import exit_codes
 from kube_workflows.runner import reporter as reporter_module
 from kube_workflows.runner.main import RunnerIdentity, execute
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, Superseded, chunk_payload

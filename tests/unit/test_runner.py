@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 
 from kube_workflows.checkpoint import decode_checkpoint, offload
-from kube_workflows.runner import exit_codes
+from kube_workflows.models import exit_codes
+from kube_workflows.models.workflowrun import CheckpointPolicy
 from kube_workflows.runner.main import RunnerIdentity, execute
 from kube_workflows.runner.reporter import Reporter
+from kube_workflows.runner.status_store import StatusStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflows"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
@@ -444,3 +446,34 @@ async def test_a_workflow_over_its_own_timeout_still_times_out() -> None:
     code, _ = await run_once(runs, "t")
     assert code == exit_codes.WORKFLOW_RAISED
     assert runs["t"]["status"]["error"]["type"] == "WorkflowTimeoutError"
+
+
+async def test_a_workflow_on_a_runtime_of_its_own_is_refused_not_silently_switched() -> None:
+    runs = InMemoryApi(r=new_run("r", "kwf_testflows.instances:on_own_runtime"))
+    code, _ = await run_once(runs, "r")
+    assert code == exit_codes.INVALID_RUN
+    error = runs["r"]["status"]["error"]
+    assert error["reason"] == "WorkflowNotImportable"
+    assert "runtime=TracingRuntime(...)" in error["message"] and "without runtime=" in error["message"]
+
+
+async def test_a_module_level_instance_imported_earlier_runs_on_the_durable_runtime() -> None:
+    from kwf_testflows import instances  # on the default runtime: constructed before the runner ran
+
+    runs = InMemoryApi(r=new_run("r", "kwf_testflows.instances:plain", input={"steps": 3}))
+    code, reporter = await run_once(runs, "r")
+    assert code == exit_codes.SUCCEEDED
+    assert reporter.writes == 4  # begin and two steps checkpointed, the third's write carries the result
+    assert type(instances.plain.runtime).__name__ == "DurableRuntime"
+
+
+async def test_the_status_store_reads_back_what_the_runner_wrote() -> None:
+    runs = InMemoryApi(r=new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 2}))
+    code, reporter = await run_once(runs, "r")
+    assert code == exit_codes.SUCCEEDED
+    store = StatusStore(reporter, pod="pod-1", policy=CheckpointPolicy(), owner={"name": "r"})
+    saved = store.read_checkpoint("r")
+    assert saved is not None and saved.final and saved.result == {"steps": 2, "total": 3}
+    assert saved.steps_completed == 3 and saved.context["is_running"] is False
+    with pytest.raises(ValueError, match="not other"):
+        store.read_checkpoint("other")

@@ -11,7 +11,7 @@ from inmemory_api import InMemoryApi
 from test_runner import new_run, run_once
 
 from kube_workflows.checkpoint import outputs as outputs_module
-from kube_workflows.runner import exit_codes
+from kube_workflows.models import exit_codes
 from kube_workflows.runner.reporter import chunk_payload
 
 SEED = "abc123"

@@ -11,8 +11,7 @@ from kubernetes.client.exceptions import ApiException
 from test_runner import new_run, run_once
 
 from kube_workflows.checkpoint import outputs
-from kube_workflows.models import WorkflowRunSpec
-from kube_workflows.runner import exit_codes
+from kube_workflows.models import WorkflowRunSpec, exit_codes
 from kube_workflows.runner.reporter import chunk_payload, too_large
 
 

@@ -1,6 +1,7 @@
 """IncrementalSnapshot equals the library's own `ctx.to_dict()` at every step (a contract with
-llama-index-workflows internals: a library change that breaks the fold fails here), and its cost does not
-grow with the run's length."""
+llama-index-workflows internals: a library change that breaks the fold fails here). Releases whose
+reducer cannot fold a suffix of the tick log (`compat.FOLDS_TICK_SUFFIX` false) must show the mismatch
+that makes the runtime snapshot with `ctx.to_dict()` there instead."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from workflows import Context, Workflow
 from workflows.context import JsonSerializer
 from workflows.events import Event, StepStateChanged
 from workflows.plugins import basic_runtime
-from workflows.runtime.runtime_decorators import BaseInternalRunAdapterDecorator, BaseRuntimeDecorator
-from workflows.runtime.types.plugin import InternalRunAdapter
-from workflows.runtime.types.ticks import WorkflowTick
 
-from kube_workflows.runner.snapshots import IncrementalSnapshot
+from kube_workflows.runtime import compat
+from kube_workflows.runtime.compat import (
+    BaseInternalRunAdapterDecorator,
+    BaseRuntimeDecorator,
+    IncrementalSnapshot,
+    InternalRunAdapter,
+    WorkflowTick,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflows"))
 
@@ -70,10 +75,11 @@ class ComparingRuntime(BaseRuntimeDecorator):
         return Comparing(adapter, self)
 
 
-async def compare(workflow: Workflow, ctx: Context | None = None, **start: Any) -> tuple[Any, list[bool]]:
+async def compare(workflow: type[Workflow], **start: Any) -> tuple[Any, list[bool]]:
     runtime = ComparingRuntime()
-    workflow._switch_runtime(runtime)
-    handler = workflow.run(ctx=ctx, **start)
+    with compat.registering(runtime):  # workflows constructed here run on `runtime`
+        instance = workflow()
+    handler = instance.run(**start)
     runtime.ctx = handler.ctx
     return await handler, runtime.compared
 
@@ -87,8 +93,14 @@ async def compare(workflow: Workflow, ctx: Context | None = None, **start: Any) 
     ],
 )
 async def test_every_step_snapshot_equals_the_librarys(workflow: type[Workflow], start: dict[str, Any]) -> None:
-    result, compared = await compare(workflow(), **start)
-    assert result is not None and compared and all(compared), compared
+    try:
+        result, compared = await compare(workflow, **start)
+        folds = result is not None and bool(compared) and all(compared)
+    except ValueError:  # the reducer found the folded state inconsistent
+        folds = False
+    # Before 2.26 every fold rewinds in-progress work, so concurrent steps come out wrong: the runtime
+    # snapshots with `ctx.to_dict()` there (compat.FOLDS_TICK_SUFFIX).
+    assert folds is (compat.FOLDS_TICK_SUFFIX or workflow is not FanOut)
 
 
 async def test_a_restored_run_waiting_for_input_folds_from_its_restored_state() -> None:
@@ -99,10 +111,10 @@ async def test_a_restored_run_waiting_for_input_folds_from_its_restored_state() 
             break
     saved = handler.ctx.to_dict(serializer=JsonSerializer())
     await handler.cancel_run()
-    workflow = Questions()
-    restored = Context.from_dict(workflow, saved, serializer=JsonSerializer())
     runtime = ComparingRuntime()
-    workflow._switch_runtime(runtime)
+    with compat.registering(runtime):
+        workflow = Questions()
+    restored = Context.from_dict(workflow, saved, serializer=JsonSerializer())
     resumed = workflow.run(ctx=restored)
     runtime.ctx = resumed.ctx
     from workflows.events import HumanResponseEvent

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from kube_workflows.builders.job import owner_reference, service_account_for
-from kube_workflows.builders.names import run_labels
 from kube_workflows.checkpoint import offload, outputs
 from kube_workflows.models import GROUP, PLURAL, WorkflowRunSpec
+from kube_workflows.models.names import run_labels
 from kube_workflows.models.workflowrun import CheckpointPolicy, effective_spec
 
 

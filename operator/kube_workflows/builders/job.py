@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kube_workflows.builders.names import RESTARTS_BEFORE_ANNOTATION, bounded_name, run_labels
-from kube_workflows.models import GROUP, KIND, VERSION, WorkflowRunSpec
+from kube_workflows.models import GROUP, KIND, VERSION, WorkflowRunSpec, exit_codes
+from kube_workflows.models.names import RESTARTS_BEFORE_ANNOTATION, bounded_name, run_labels
 from kube_workflows.models.workflowrun import effective_spec
-from kube_workflows.runner import exit_codes
 
 RUNNER_CONTAINER = "runner"
 RUNNER_UID = 65532  # "nonroot" in distroless and our Dockerfile

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kube_workflows.builders.names import bounded_name, run_labels
+from kube_workflows.models.names import bounded_name, run_labels
 
 # ConfigMaps and Secrets hold at most 1 MiB each; leave room for metadata.
 CHUNK_BYTES = 700 * 1024
@@ -26,6 +26,8 @@ DATA_KEY = "data"
 # The runner attempt that wrote a chunk: a lower attempt (a stale pod) never overwrites it.
 ATTEMPT_ANNOTATION = "kube-workflows.dev/attempt"
 SEQ_ANNOTATION = "kube-workflows.dev/seq"
+# status.checkpoint.storage of a final checkpoint whose Context was over spec.checkpoint.maxBytes.
+OMITTED = "Omitted"
 
 
 def storage_kind(sensitive: bool) -> str:

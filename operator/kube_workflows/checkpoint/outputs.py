@@ -15,8 +15,8 @@ import hashlib
 import json
 from typing import Any
 
-from kube_workflows.builders.names import bounded_name, run_labels
 from kube_workflows.checkpoint import offload
+from kube_workflows.models.names import bounded_name, run_labels
 
 RESULT_KEY = "result"
 ERROR_KEY = "error"

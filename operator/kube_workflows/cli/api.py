@@ -247,7 +247,7 @@ def with_outputs(run: Json) -> Json:
 def runner_pods(namespace: str, run: str) -> list[Json] | None:
     """The run's pods, oldest first (None when RBAC does not allow listing them)."""
     from kube_workflows import kube
-    from kube_workflows.builders.names import RUN_LABEL, bounded_name
+    from kube_workflows.models.names import RUN_LABEL, bounded_name
 
     pods = items_or_none(kube.core().list_namespaced_pod, namespace, label_selector=f"{RUN_LABEL}={bounded_name(run)}")
     if pods is None:

@@ -19,7 +19,7 @@ def _operator(args: argparse.Namespace) -> int:
 
 
 def _runner(_: argparse.Namespace) -> int:
-    from kube_workflows.runner.main import main as runner_main
+    from kube_workflows.runner.startup import main as runner_main
 
     return runner_main()
 

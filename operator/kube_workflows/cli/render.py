@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from kube_workflows.models import exit_codes
 from kube_workflows.models.workflowrun import TERMINAL_PHASES as _TERMINAL
 from kube_workflows.models.workflowrun import effective_spec
-from kube_workflows.runner import exit_codes
 
 Obj = Mapping[str, Any]
 Row = Sequence[str] | str  # a str row is printed as is (a separator), not aligned

@@ -150,7 +150,7 @@ def _describe(args: argparse.Namespace) -> int:
     from kubernetes.client.exceptions import ApiException
 
     from kube_workflows import kube
-    from kube_workflows.builders.names import bounded_name
+    from kube_workflows.models.names import bounded_name
 
     namespace = namespace_of(args)
     run = with_outputs(read_run(namespace, args.run))

@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kube_workflows.builders.names import bounded_name
 from kube_workflows.cli.render import TERMINAL_PHASES, Obj, status_of
 from kube_workflows.models import GROUP, KIND, VERSION, RunEvent
+from kube_workflows.models.names import bounded_name
 from kube_workflows.models.workflowrun import NAME_PATTERN
 
 Json = dict[str, Any]

@@ -13,7 +13,6 @@ from pydantic import ValidationError
 
 from kube_workflows import __version__
 from kube_workflows.builders import build_runner_identity, build_runner_job, job_name_for
-from kube_workflows.builders.names import MANAGED_BY
 from kube_workflows.controller import actions, children, job_verdict, metrics, storage, sweeper
 from kube_workflows.controller import status as run_status
 from kube_workflows.models import (
@@ -26,6 +25,7 @@ from kube_workflows.models import (
     Phase,
     WorkflowRunSpec,
 )
+from kube_workflows.models.names import MANAGED_BY
 from kube_workflows.models.workflowrun import effective_spec
 from kube_workflows.models.workflowtemplate import template_used
 

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from kube_workflows.builders.names import bounded_name
 from kube_workflows.controller.status import set_condition
 from kube_workflows.models import TERMINAL_PHASES, Phase
 from kube_workflows.models.cronworkflowrun import ConcurrencyPolicy, CronWorkflowRunSpec, cron_iter
+from kube_workflows.models.names import bounded_name
 
 CRON_LABEL = "kube-workflows.dev/cron"
 SCHEDULED_AT_ANNOTATION = "kube-workflows.dev/scheduled-at"

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kube_workflows.builders.names import RESTARTS_BEFORE_ANNOTATION
 from kube_workflows.models import TERMINAL_PHASES, Phase
+from kube_workflows.models.names import RESTARTS_BEFORE_ANNOTATION
 
 # Why a Job failed → the run's condition reason.
 _JOB_FAILURE_REASONS = {

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from kube_workflows.builders.names import RESTARTS_BEFORE_ANNOTATION
 from kube_workflows.models import TERMINAL_PHASES, Phase
+from kube_workflows.models.names import RESTARTS_BEFORE_ANNOTATION
 
 
 class Action(StrEnum):

@@ -7,6 +7,8 @@ import inspect
 
 from workflows import Workflow
 
+from kube_workflows.runtime import compat
+
 
 class WorkflowLoadError(Exception):
     """spec.workflow does not name an importable Workflow; the message says why."""
@@ -61,7 +63,7 @@ def load_workflow(import_path: str, timeout: float | None = None) -> Workflow:
             "an instance, or a function that returns one (it was not called)"
         )
     if timeout is not None:
-        workflow._timeout = timeout
+        compat.set_timeout(workflow, timeout)
     return workflow
 
 

@@ -14,9 +14,7 @@ import importlib
 import logging
 import os
 import signal
-import socket
 import traceback
-from dataclasses import dataclass
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -27,36 +25,22 @@ from workflows.handler import WorkflowHandler
 
 from kube_workflows.builders.job import owner_reference
 from kube_workflows.checkpoint.offload import CHUNK_BYTES as MAX_OUTPUTS_BYTES
-from kube_workflows.checkpoint.outputs import ERROR_KEY, RESULT_KEY, withheld_error
+from kube_workflows.checkpoint.outputs import ERROR_KEY, withheld_error
 from kube_workflows.checkpoint.outputs import to_text as outputs_text
-from kube_workflows.idempotency import RUN_UID_ENV
-from kube_workflows.models import WorkflowRunSpec
+from kube_workflows.models import WorkflowRunSpec, exit_codes
 from kube_workflows.models.workflowrun import effective_spec
-from kube_workflows.runner import checkpointing, exit_codes, failpoints, outputs, patches
+from kube_workflows.runner import failpoints, outputs, patches
+from kube_workflows.runner.identity import RunnerIdentity
 from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, StatusTooLarge, Superseded
 from kube_workflows.runner.restore import RunFailure, restore_context
+from kube_workflows.runner.status_store import CheckpointTooLarge, StatusStore
+from kube_workflows.runtime import compat
+from kube_workflows.runtime._engine import RunRecorder
+from kube_workflows.runtime.durable import DurableRuntime
+from kube_workflows.runtime.idempotency import RUN_UID_ENV
 
 log = logging.getLogger("kube_workflows.runner")
-
-
-@dataclass(frozen=True)
-class RunnerIdentity:
-    namespace: str
-    name: str
-    pod: str
-    handle_sigterm: bool = True
-
-    @classmethod
-    def from_env(cls) -> RunnerIdentity:
-        try:
-            return cls(
-                namespace=os.environ["KWF_RUN_NAMESPACE"],
-                name=os.environ["KWF_RUN_NAME"],
-                pod=os.environ.get("KWF_POD_NAME") or socket.gethostname(),
-            )
-        except KeyError as missing:
-            raise SystemExit(f"kwf runner: environment variable {missing} is not set (the operator sets it)") from None
 
 
 # status.error is part of the object's budget; exception text can be any length.
@@ -74,18 +58,16 @@ def error_record(reason: str, exc: BaseException, step: str | None = None) -> di
     }
 
 
-def record_failure(
-    checkpointer: checkpointing.StepCheckpointer, reason: str, exc: BaseException, code: int, step: str | None = None
-) -> int:
+def record_failure(store: StatusStore, reason: str, exc: BaseException, code: int, step: str | None = None) -> int:
     """Record why the run failed (best effort: the exit code fails it anyway); return `code`."""
-    reporter = checkpointer.reporter
+    reporter = store.reporter
     try:
         error = error_record(reason, exc, step)
-        if checkpointer.policy.sensitive:  # exception text can quote anything the workflow held
+        if store.policy.sensitive:  # exception text can quote anything the workflow held
             details = {"message": error["message"], "traceback": error["traceback"]}
-            ref = outputs.withhold(reporter, checkpointer.owner, ERROR_KEY, details)
+            ref = outputs.withhold(reporter, store.owner, ERROR_KEY, details)
             error = withheld_error(error, ref)
-        reporter.write("recording the error", patches.error_patch(checkpointer.attempt, error))
+        reporter.write("recording the error", patches.error_patch(store.attempt, error))
     except (Superseded, ApiUnavailable, ApiException, StatusTooLarge) as write_exc:
         log.error("could not record the error: %s", write_exc)
     log.error("run failed (%s): %s", reason, exc)
@@ -115,11 +97,12 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
     os.environ[RUN_UID_ENV] = str(run["metadata"].get("uid") or "")
 
     policy = WorkflowRunSpec.model_validate(effective_spec(run)).checkpoint
-    checkpointer = checkpointing.StepCheckpointer(
+    store = StatusStore(
         reporter,
-        attempt=attempt,
+        pod=identity.pod,
+        policy=policy,
+        owner=owner_reference(run),
         seq=int(last.get("seq") or 0),
-        steps_completed=int(last.get("stepsCompleted") or 0),
         records=patches.Records(
             steps_len=len(status.get("steps") or []),
             history_len=len(status.get("history") or []),
@@ -127,27 +110,43 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
             clear_waiting=bool(status.get("waiting")),
             previous=status.get("previousCheckpoint"),
         ),
-        policy=policy,
-        owner=owner_reference(run),
         current=last or None,
+        result_limit=WorkflowRunSpec.model_validate(effective_spec(run)).result_limit_bytes,
+    )
+    # The same durable runtime a user runs in-process, over the run's status instead of a database.
+    runtime = DurableRuntime(
+        store,
+        every_steps=policy.every_steps,
+        every_seconds=policy.every_milliseconds / 1000 if policy.every_milliseconds is not None else None,
+    )
+    recorder = runtime.recorder(
+        identity.name,
+        steps_completed=int(last.get("stepsCompleted") or 0),
         events_delivered=int(last.get("eventsDelivered") or 0),
     )
+    recorder.on_stop = functools.partial(_stop_now, store)
     if identity.handle_sigterm:
         asyncio.get_running_loop().add_signal_handler(
-            signal.SIGTERM, lambda: asyncio.ensure_future(_stop_gracefully(checkpointer))
+            signal.SIGTERM, lambda: asyncio.ensure_future(_stop_gracefully(recorder, store))
         )
 
-    fail = functools.partial(record_failure, checkpointer)
+    fail = functools.partial(record_failure, store)
 
     try:
         spec = WorkflowRunSpec.model_validate(effective_spec(run))
         if spec.workflow is None:  # the operator records the template before it creates the Job
             raise WorkflowLoadError("spec.templateRef: the WorkflowTemplate was not resolved (status.template)")
-        workflow = load_workflow(spec.workflow, spec.step_timeout_seconds)
+        # The user's code constructs the workflow (on import, or when we call its class or factory)
+        # onto the durable runtime.
+        with runtime.registering():
+            workflow = load_workflow(spec.workflow, spec.step_timeout_seconds)
         restored = await asyncio.to_thread(restore_context, workflow, run, reporter)
         ctx, resuming = restored.ctx, restored.resuming
         if restored.recovered_from:
-            checkpointer.resume_from(restored.checkpoint or {})
+            older = restored.checkpoint or {}
+            store.resume_from(older)
+            recorder.steps_completed = int(older.get("stepsCompleted") or 0)
+            recorder.events_delivered = int(older.get("eventsDelivered") or 0)
             await asyncio.to_thread(
                 reporter.write,
                 "recording the recovery",
@@ -166,46 +165,46 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         log.error("API error while restoring: %s", exc)
         return exit_codes.INFRASTRUCTURE
 
-    checkpointing.install(workflow, checkpointer)
     if resuming:
-        log.info("resuming from checkpoint %d (%d steps done)", checkpointer.seq, checkpointer.steps_completed)
+        log.info("resuming from checkpoint %d (%d steps done)", store.seq, recorder.steps_completed)
     try:
-        handler = workflow.run(ctx=ctx) if resuming else workflow.run(ctx=ctx, **spec.input)
+        handler = runtime.begin(workflow, recorder, ctx, **({} if resuming else spec.input))
+    except compat.RuntimeConflict as exc:
+        problem = WorkflowLoadError(f'spec.workflow "{spec.workflow}": {exc}')
+        return await asyncio.to_thread(fail, "WorkflowNotImportable", problem, exit_codes.INVALID_RUN)
     except Exception as exc:  # raised before any step ran: the start event rejected spec.input
         return await asyncio.to_thread(fail, "InvalidInput", _input_error(exc), exit_codes.INVALID_RUN)
-    checkpointer.ctx = handler.ctx
-    if resuming and checkpointing.is_idle(checkpointer.snapshot()):
-        checkpointer.idle.set()  # restored while waiting for input: the library announces no idle again
+    if resuming and compat.is_idle(recorder.snapshot()):
+        recorder.idle.set()  # restored while waiting for input: the library announces no idle again
     outcome = asyncio.ensure_future(handler)
     try:
-        parked = await _answer_or_park(checkpointer, handler, outcome, status.get("waiting"))
+        parked = await _answer_or_park(recorder, reporter, handler, outcome, status.get("waiting"))
         if parked is not None:
             return parked
         result = await outcome
     except BaseException as exc:
-        if isinstance(checkpointer.fatal, Superseded) or isinstance(exc, Superseded):
-            log.warning("%s; stopping", checkpointer.fatal or exc)
+        if isinstance(recorder.fatal, Superseded) or isinstance(exc, Superseded):
+            log.warning("%s; stopping", recorder.fatal or exc)
             return exit_codes.SUPERSEDED
-        refused = next((e for e in (checkpointer.fatal, exc) if isinstance(e, StatusTooLarge)), None)
+        refused = next((e for e in (recorder.fatal, exc) if isinstance(e, StatusTooLarge)), None)
         if refused is not None:  # permanent: the same write would be refused again on a new pod
             return await asyncio.to_thread(fail, "StatusTooLarge", refused, exit_codes.INVALID_RUN)
-        if isinstance(checkpointer.fatal, ApiUnavailable | ApiException) or isinstance(exc, ApiUnavailable):
-            log.error("checkpoint write failed: %s", checkpointer.fatal or exc)
+        if isinstance(recorder.fatal, ApiUnavailable | ApiException) or isinstance(exc, ApiUnavailable):
+            log.error("checkpoint write failed: %s", recorder.fatal or exc)
             return exit_codes.INFRASTRUCTURE
-        if isinstance(checkpointer.fatal, checkpointing.CheckpointTooLarge):
-            return await asyncio.to_thread(fail, "CheckpointTooLarge", checkpointer.fatal, exit_codes.INVALID_RUN)
-        if isinstance(exc, ValidationError) and checkpointer.steps_completed == 0 and not resuming:
+        if isinstance(recorder.fatal, CheckpointTooLarge):
+            return await asyncio.to_thread(fail, "CheckpointTooLarge", recorder.fatal, exit_codes.INVALID_RUN)
+        if isinstance(exc, ValidationError) and recorder.steps_completed == 0 and not resuming:
             return await asyncio.to_thread(fail, "InvalidInput", _input_error(exc), exit_codes.INVALID_RUN)
         if not isinstance(exc, Exception):
             raise
-        return await asyncio.to_thread(
-            fail, "WorkflowRaised", exc, exit_codes.WORKFLOW_RAISED, checkpointer.running_step()
-        )
-    return await _finish(checkpointer, result, spec.result_limit_bytes)
+        return await asyncio.to_thread(fail, "WorkflowRaised", exc, exit_codes.WORKFLOW_RAISED, recorder.running_step())
+    return await _finish(recorder, store, result)
 
 
 async def _answer_or_park(
-    checkpointer: checkpointing.StepCheckpointer,
+    recorder: RunRecorder,
+    reporter: Reporter,
     handler: WorkflowHandler,
     outcome: asyncio.Future[Any],
     previous_wait: dict[str, Any] | None,
@@ -216,23 +215,23 @@ async def _answer_or_park(
     rejected: str | None = None
     delivered_here = False
     while True:
-        idle = asyncio.ensure_future(checkpointer.idle.wait())
+        idle = asyncio.ensure_future(recorder.idle.wait())
         await asyncio.wait({outcome, idle}, return_when=asyncio.FIRST_COMPLETED)
         if outcome.done():
             idle.cancel()
             return None
-        checkpointer.idle.clear()
-        async with checkpointer.write_lock:  # the last step's checkpoint has landed
+        recorder.idle.clear()
+        async with recorder.write_lock:  # the last step's checkpoint has landed
             pass
-        snapshot = checkpointer.snapshot()
-        expects = checkpointing.awaited_events(snapshot) or checkpointer.answer_events
-        if delivered_here and checkpointer.steps_since_delivery == 0:
-            index = checkpointer.events_delivered - 1
+        snapshot = recorder.snapshot()
+        expects = compat.awaited_events(snapshot) or recorder.answer_events
+        if delivered_here and recorder.steps_since_delivery == 0:
+            index = recorder.events_delivered - 1
             rejected = f"spec.events[{index}] woke no step; the workflow waits for {', '.join(expects) or 'input'}"
         delivered_here = False
-        run = await asyncio.to_thread(checkpointer.reporter.read)
+        run = await asyncio.to_thread(reporter.read)
         events = run["spec"].get("events") or []
-        index = checkpointer.events_delivered
+        index = recorder.events_delivered
         if index < len(events) and rejected is None:
             try:
                 event = build_event(events[index], expects, index)
@@ -240,28 +239,28 @@ async def _answer_or_park(
                 rejected = str(exc)
             else:
                 log.info("delivering spec.events[%d] (%s)", index, type(event).__name__)
-                checkpointer.events_delivered += 1
-                checkpointer.steps_since_delivery = 0
+                recorder.events_delivered += 1
+                recorder.steps_since_delivery = 0
                 delivered_here = True
-                checkpointer.requests = []
+                recorder.requests = []
                 handler.ctx.send_event(event)
                 continue
-        requests = checkpointer.requests or list((previous_wait or {}).get("requests") or [])
+        requests = recorder.requests or list((previous_wait or {}).get("requests") or [])
         waiting: dict[str, Any] = {
             "since": patches.now(),
             "requests": requests,
             "expects": expects,
-            "eventIndex": checkpointer.events_delivered,
+            "eventIndex": recorder.events_delivered,
         }
         previous_ref = (previous_wait or {}).get("requestsRef")
-        if not checkpointer.requests and previous_ref:
+        if not recorder.requests and previous_ref:
             # Parked again with no new question: a sensitive run's questions are still where status said.
             waiting["requestsRef"] = previous_ref
         if rejected:
             waiting.update(error=rejected, rejectedGeneration=run["metadata"].get("generation"))
             log.warning("%s", rejected)
-        await checkpointer.park(snapshot, waiting)
-        log.info("waiting for spec.events[%d]; the pod exits and a new one resumes", checkpointer.events_delivered)
+        await recorder.park(snapshot, waiting)
+        log.info("waiting for spec.events[%d]; the pod exits and a new one resumes", recorder.events_delivered)
         with contextlib.suppress(Exception):
             await handler.cancel_run()
         with contextlib.suppress(BaseException):
@@ -301,45 +300,23 @@ def _input_error(exc: BaseException) -> Exception:
     return ValueError(f"spec.input is not accepted by the workflow's start event: {cause}")
 
 
-async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any, result_limit: int) -> int:
+async def _finish(recorder: RunRecorder, store: StatusStore, result: Any) -> int:
     """Record the result and the final Context (what `contextFrom` continues) in one write."""
     value = to_jsonable_python(result, fallback=repr)
     size = len(outputs_text(value).encode())
-    sensitive = checkpointer.policy.sensitive
-    if size > MAX_OUTPUTS_BYTES:
+    if size > MAX_OUTPUTS_BYTES:  # over spec.resultLimitBytes (store.result_limit) it is offloaded, up to this
         problem = ValueError(
             f"the result is {size} bytes as JSON, over the {MAX_OUTPUTS_BYTES} bytes one outputs object holds; "
             "return a reference to large outputs (an object store key, a URL) instead"
         )
-        return await asyncio.to_thread(record_failure, checkpointer, "ResultTooLarge", problem, exit_codes.INVALID_RUN)
-    stop_step = checkpointer.finished_step()
-    if stop_step:
-        checkpointer.steps_completed += 1
-    checkpoint = await checkpointer.checkpoint_value(
-        checkpointer.snapshot(), stop_step or checkpointer.last_step, final=True
-    )
-    if stop_step:
-        checkpointer.unwritten.append(checkpointer.step_record(stop_step))
+        return await asyncio.to_thread(record_failure, store, "ResultTooLarge", problem, exit_codes.INVALID_RUN)
     try:
-        result_ref = None
-        if sensitive or size > result_limit:  # over spec.resultLimitBytes: kept out of status
-            result_ref = await asyncio.to_thread(
-                functools.partial(outputs.withhold, sensitive=sensitive),
-                checkpointer.reporter,
-                checkpointer.owner,
-                RESULT_KEY,
-                value,
-            )
-        patch = patches.final_patch(
-            checkpointer.attempt, checkpoint, value, checkpointer.take_unwritten(), checkpointer.records, result_ref
-        )
-        async with checkpointer.write_lock:
-            await asyncio.to_thread(checkpointer.send, "final", "recording the result", patch)
+        await recorder.finish(value)
     except Superseded as exc:
         log.warning("%s", exc)
         return exit_codes.SUPERSEDED
     except StatusTooLarge as exc:
-        return await asyncio.to_thread(record_failure, checkpointer, "StatusTooLarge", exc, exit_codes.INVALID_RUN)
+        return await asyncio.to_thread(record_failure, store, "StatusTooLarge", exc, exit_codes.INVALID_RUN)
     except (ApiUnavailable, ApiException) as exc:
         log.error("could not record the result: %s", exc)
         return exit_codes.INFRASTRUCTURE
@@ -347,17 +324,23 @@ async def _finish(checkpointer: checkpointing.StepCheckpointer, result: Any, res
     return exit_codes.SUCCEEDED
 
 
-async def _stop_gracefully(checkpointer: checkpointing.StepCheckpointer) -> None:
+def _stop_now(store: StatusStore) -> None:
+    log.warning("stopping (SIGTERM) with checkpoint %d written; the next pod resumes from it", store.seq)
+    logging.shutdown()
+    os._exit(128 + signal.SIGTERM)
+
+
+async def _stop_gracefully(recorder: RunRecorder, store: StatusStore) -> None:
     """SIGTERM: let the running step finish and checkpoint (within the pod's grace period), then exit."""
-    if not checkpointer.running_steps():
+    if not recorder.running_steps():
         with contextlib.suppress(Exception):  # best effort: the steps it would save can run again
-            await checkpointer.flush()
-        async with checkpointer.write_lock:
-            checkpointer.stop_now()
-    log.warning("SIGTERM: stopping after the running step(s) %s checkpoint", sorted(checkpointer.running_steps()))
-    checkpointer.stop_requested = True
+            await recorder.flush()
+        async with recorder.write_lock:
+            _stop_now(store)
+    log.warning("SIGTERM: stopping after the running step(s) %s checkpoint", sorted(recorder.running_steps()))
+    recorder.stop_requested = True
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """`kwf runner` once `runner.startup` has found the library supported."""
     return asyncio.run(execute(RunnerIdentity.from_env()))

@@ -14,13 +14,13 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 from workflows import Context, Workflow
-from workflows.context import JsonSerializer
 
-from kube_workflows.checkpoint import CheckpointError, decode_checkpoint
-from kube_workflows.models import Phase
+from kube_workflows.checkpoint import CheckpointError, decode_checkpoint, offload
+from kube_workflows.models import Phase, exit_codes
 from kube_workflows.models.workflowrun import effective_spec
-from kube_workflows.runner import checkpointing, exit_codes
 from kube_workflows.runner.reporter import Reporter
+from kube_workflows.runtime import compat
+from kube_workflows.runtime.durable import IncompatibleCheckpoint, restore
 
 log = logging.getLogger("kube_workflows.runner")
 
@@ -57,16 +57,16 @@ def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter)
             return Restored(None, False)
         checkpoint = source_checkpoint(reporter.read(context_from["name"]), context_from.get("seq"))
         source = f"spec.contextFrom WorkflowRun {context_from['name']}"
-        data = _load(reporter, checkpoint, source)
+        data = load_checkpoint(reporter, checkpoint, source)
     else:
         try:
-            data = _load(reporter, checkpoint, source)
+            data = load_checkpoint(reporter, checkpoint, source)
         except RunFailure as damaged:
             # Not this run's own doing (its writes are fenced): someone changed or deleted a chunk. An
             # older intact checkpoint loses the steps since, which run again; failing would lose them all.
             for older in older_checkpoints(status):
                 try:
-                    data = _load(reporter, older, source)
+                    data = load_checkpoint(reporter, older, source)
                 except RunFailure:
                     continue
                 log.warning("%s; resuming from the older checkpoint %s", damaged, older["seq"])
@@ -75,18 +75,14 @@ def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter)
                 break
             else:
                 raise
-    check_compatible(workflow, data, f"{source}: the checkpoint", effective_spec(run)["workflow"])
     try:
-        ctx = Context.from_dict(workflow, data, serializer=JsonSerializer())
-    except Exception as exc:
-        raise RunFailure(
-            "CheckpointIncompatible",
-            f"{source}: the checkpoint does not fit workflow {run['spec']['workflow']}: {type(exc).__name__}: {exc}",
-        ) from exc
-    return Restored(ctx, bool(data.get("is_running")), checkpoint, recovered_from)
+        ctx = restore(workflow, data, f"{source}: the checkpoint")
+    except IncompatibleCheckpoint as exc:
+        raise RunFailure("CheckpointIncompatible", str(exc)) from exc
+    return Restored(ctx, compat.is_running(data), checkpoint, recovered_from)
 
 
-def _load(reporter: Reporter, checkpoint: dict[str, Any], source: str) -> dict[str, Any]:
+def load_checkpoint(reporter: Reporter, checkpoint: dict[str, Any], source: str) -> dict[str, Any]:
     """A checkpoint's Context, read from status or its chunks and checked against its sha256."""
     seq = checkpoint.get("seq")
     try:
@@ -109,7 +105,7 @@ def older_checkpoints(status: dict[str, Any]) -> list[dict[str, Any]]:
     kept = {
         int(c["seq"]): dict(c)
         for c in [status.get("previousCheckpoint"), *(status.get("history") or [])]
-        if c and c.get("seq") and int(c["seq"]) < latest and c.get("storage") != checkpointing.OMITTED
+        if c and c.get("seq") and int(c["seq"]) < latest and c.get("storage") != offload.OMITTED
     }
     return [kept[seq] for seq in sorted(kept, reverse=True)]
 
@@ -139,21 +135,10 @@ def source_checkpoint(other: dict[str, Any], seq: int | None) -> dict[str, Any]:
 
 
 def _kept_context(run_name: str, checkpoint: dict[str, Any]) -> dict[str, Any]:
-    if checkpoint.get("storage") == checkpointing.OMITTED:
+    if checkpoint.get("storage") == offload.OMITTED:
         raise RunFailure(
             "ContextNotKept",
             f"spec.contextFrom: WorkflowRun {run_name} finished with a Context over its spec.checkpoint.maxBytes, "
             "so it was not kept",
         )
     return checkpoint
-
-
-def check_compatible(workflow: Workflow, data: dict[str, Any], what: str, import_path: str) -> None:
-    """Refuse a Context saved by a workflow with other steps: the library would restore it silently."""
-    expected = set(Context(workflow).to_dict(serializer=JsonSerializer()).get("workers", {}))
-    found = set(data.get("workers") or {})
-    if found and found != expected:
-        raise RunFailure(
-            "CheckpointIncompatible",
-            f"{what} comes from a workflow with steps {sorted(found)}, but {import_path} has steps {sorted(expected)}",
-        )

@@ -20,14 +20,13 @@ RUN_UID_ENV = "KWF_RUN_UID"
 
 
 def step_idempotency_key() -> str:
-    # The library keeps the running step's state in a context variable (not public API; pinned by
-    # tests/unit/test_idempotency.py).
-    from workflows.runtime.types.results import StepWorkerStateContextVar
+    # The library keeps the running step's state in a context variable (not public API).
+    from kube_workflows.runtime import compat
 
     try:
-        state = StepWorkerStateContextVar.get().state
+        step, work_item = compat.current_step()
     except LookupError:
         raise RuntimeError("idempotency_key() works only inside a workflow step") from None
-    if not state.work_item_id:
+    if not work_item:
         raise RuntimeError("idempotency_key(): this llama-index-workflows version gives steps no work item id")
-    return f"{os.environ.get(RUN_UID_ENV, 'local')}/{state.step_name}/{state.work_item_id}"
+    return f"{os.environ.get(RUN_UID_ENV, 'local')}/{step}/{work_item}"
