@@ -137,7 +137,7 @@ class DevCluster:
     def status(self) -> dict[str, str]:
         """Component name → "running (pid N)" or "stopped"."""
         state = self.load_state()
-        names = (*BINARIES, "local-node")
+        names = (*BINARIES, *_node_components(state))
         if state is None:
             return {n: "stopped" for n in names}
         return {
@@ -158,11 +158,13 @@ class DevCluster:
         *,
         with_node: bool = True,
         fake_run: bool = False,
+        node: str = "local",
     ) -> ClusterState:
         """Start every component; return once the node is Ready. A running healthy cluster is kept.
 
         `with_node=False` starts the control plane alone (for working on the local node itself);
-        `fake_run=True` starts the node with `--fake-run` (benchmarks only, see `devcluster.node`).
+        `fake_run=True` starts the node with `--fake-run` (benchmarks only, see `devcluster.node`);
+        `node="kubelet"` starts a real node instead of the stand-in (see `devcluster.realnode`).
         """
         if self.is_up():
             state = self.load_state()
@@ -288,6 +290,14 @@ class DevCluster:
             lambda: self._component_started("kube-scheduler"),
         )
         if not with_node:
+            return state
+        if node == "kubelet":
+            from kube_workflows.devcluster.realnode import RealNode
+
+            RealNode(self).start(
+                state, certs["node"], lambda name, argv, ready: start(name, argv, ready, timeout=180), log
+            )
+            log(f"dev cluster is up ({K8S_VERSION}, kubelet node); export KUBECONFIG={self.kubeconfig}")
             return state
         start(
             "local-node",
@@ -450,6 +460,10 @@ class DevCluster:
         if state is None:
             return []
         stopped = []
+        if "kubelet" in state.commands:
+            from kube_workflows.devcluster.realnode import RealNode
+
+            stopped += RealNode(self).stop(state.pids, grace)
         order = ("local-node", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
         for name in [n for n in state.pids if n not in order] + list(order):
             pid = state.pids.get(name)
@@ -459,6 +473,12 @@ class DevCluster:
         state.pids.clear()
         self._save_state(state)
         return stopped
+
+
+def _node_components(state: ClusterState | None) -> tuple[str, ...]:
+    if state is not None and "kubelet" in state.commands:
+        return ("containerd", "kubelet")
+    return ("local-node",)
 
 
 def _stop_group(pid: int, grace: float) -> None:
