@@ -125,8 +125,9 @@ def workflow_run(name: str, workflow: str, input: dict[str, Any] | None = None, 
 class OperatorProcess:
     """`kwf operator` as a subprocess with the admin kubeconfig."""
 
-    def __init__(self, cluster: Cluster, log_path: Path, *args: str) -> None:
+    def __init__(self, cluster: Cluster, log_path: Path, *args: str, runner_image: str = "local") -> None:
         self.cluster = cluster
+        self.runner_image = runner_image
         self.log_path = log_path
         self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
@@ -137,7 +138,7 @@ class OperatorProcess:
             [KWF, "operator", *self.args],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**self.cluster.env(), "KWF_RUNNER_IMAGE": "local"},
+            env={**self.cluster.env(), "KWF_RUNNER_IMAGE": self.runner_image},
             start_new_session=True,
         )
 
