@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +53,11 @@ class RealNodeCluster(Cluster):
             )
             template.setdefault("volumeMounts", []).append({"name": f"host-{i}", "mountPath": str(directory)})
         return run
+
+    def kill_runner(self, namespace: str, pod: str) -> None:
+        """SIGKILL the runner container's init through the runtime's view of it (crictl), as the OOM
+        killer or a crash would: no SIGTERM, no last checkpoint, and the API learns it from the kubelet."""
+        node = self.node
+        [container] = node.container_ids(namespace, pod)
+        info = json.loads(node.crictl("inspect", container).stdout)["info"]
+        os.kill(int(info["pid"]), signal.SIGKILL)

@@ -3,9 +3,6 @@ on a new pod from its last checkpoint and no completed step runs twice."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 from collections import Counter
 from pathlib import Path
 
@@ -56,11 +53,7 @@ def test_runner_container_killed_by_the_runtime_resumes(
     real_cluster: RealNodeCluster, real_operator: OperatorProcess, real_namespace: str, tmp_path: Path
 ) -> None:
     first_pod = start_held_chain(real_cluster, real_namespace, tmp_path)
-    node = real_cluster.node
-    [container] = node.container_ids(real_namespace, first_pod)
-    info = json.loads(node.crictl("inspect", container).stdout)["info"]
-    # SIGKILL to the container's init, as the OOM killer or a crash would: no SIGTERM, no last checkpoint.
-    os.kill(int(info["pid"]), signal.SIGKILL)
+    real_cluster.kill_runner(real_namespace, first_pod)
     status = assert_resumed_once(real_cluster, real_namespace, tmp_path, first_pod)
     steps = status["steps"]
     assert isinstance(steps, list)
