@@ -252,7 +252,7 @@ class RealNode:
             subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
 
-LOOPBACK_CNI = {"cniVersion": "1.0.0", "name": "kwf-loopback", "plugins": [{"type": "loopback"}]}
+LOOPBACK_CNI: dict[str, Any] = {"cniVersion": "1.0.0", "name": "kwf-loopback", "plugins": [{"type": "loopback"}]}
 
 
 def containerd_config(directory: Path, bins: Path) -> str:
