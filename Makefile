@@ -9,7 +9,7 @@ T ?=
 # test workflows importable there, as an image would.
 export PYTHONPATH := $(CURDIR)/examples:$(CURDIR)/tests/workflows$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: venv controlplane helm cluster-up cluster-down test lint unit crds demo bench chaos clean
+.PHONY: venv controlplane helm realnode-bin images realnode cluster-up cluster-down test lint unit crds demo bench chaos clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -23,6 +23,17 @@ controlplane:
 
 helm:
 	@bash hack/build-helm.sh >/dev/null
+
+# A real node (kubelet, containerd, runc, CNI, crictl) and the images it runs; both cached by version/content.
+realnode-bin:
+	@bash hack/build-realnode.sh >/dev/null
+
+images:
+	@bash hack/build-images.sh >/dev/null
+
+# The e2e lane on a real kubelet (root only; part of `make test` too).
+realnode: venv controlplane realnode-bin images
+	$(BIN)/pytest tests/realnode $(T)
 
 cluster-up: venv controlplane
 	$(BIN)/kwf dev up
@@ -38,14 +49,14 @@ lint: venv
 	$(BIN)/ruff check operator tests bench hack examples
 	$(BIN)/ruff format --check operator tests bench hack examples
 	$(BIN)/mypy
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile examples/Dockerfile tests/workflows/Dockerfile
 	helm=$$(bash hack/build-helm.sh) && $$helm lint --strict charts/kube-workflows
 
 unit: venv
 	$(BIN)/pytest tests/unit
 
 # Without T: lint, types, then every test (unit, integration, e2e) on a real local control plane.
-test: venv controlplane helm
+test: venv controlplane helm realnode-bin images
 ifeq ($(strip $(T)),)
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest tests

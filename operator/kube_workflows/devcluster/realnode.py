@@ -232,6 +232,7 @@ class RealNode:
             stopped.append("containerd")
         self._kill_shims()
         self._unmount()
+        _remove_cgroup(self.cgroup_root)
         return stopped
 
     def _kill_shims(self) -> None:
@@ -343,11 +344,25 @@ def kubelet_config(
     }
 
 
+def _cgroup_dirs(root: str) -> list[Path]:
+    base = Path("/sys/fs/cgroup")
+    return [h / root.lstrip("/") for h in base.iterdir() if h.is_dir() and not h.is_symlink() and h.name != "unified"]
+
+
+def _remove_cgroup(root: str) -> None:
+    """Remove the node's (by now empty) cgroup trees, deepest first."""
+    for top in _cgroup_dirs(root):
+        if not top.is_dir():
+            continue
+        for directory in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        with contextlib.suppress(OSError):
+            top.rmdir()
+
+
 def _ensure_cgroup(root: str) -> None:
     """The kubelet wants its cgroup root to exist in every v1 hierarchy it uses."""
-    base = Path("/sys/fs/cgroup")
-    for hierarchy in base.iterdir():
-        if hierarchy.is_dir() and not hierarchy.is_symlink() and hierarchy.name != "unified":
-            with contextlib.suppress(OSError):
-                (hierarchy / root.lstrip("/")).mkdir(exist_ok=True)
-
+    for directory in _cgroup_dirs(root):
+        with contextlib.suppress(OSError):
+            directory.mkdir(exist_ok=True)
