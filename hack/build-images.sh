@@ -119,8 +119,18 @@ testflows_key=$(key "$examples_key" tests/workflows)
 bud kube-workflows-testflows "$testflows_image" "$testflows_key" tests/workflows tests/workflows/Dockerfile \
   "KWF_IMAGE=$examples_image"
 
+# Older builds of these images go: the cache holds the current ones only.
+for f in "$images"/*.oci.tar; do
+  keep=0
+  for b in "${built[@]}" "$base"; do [ "$f" = "$b" ] && keep=1; done
+  [ $keep = 1 ] || rm -f "$f"
+done
+find "$images" -maxdepth 1 -name "*.rootfs" -exec rm -rf {} +
+"${buildah[@]}" rmi --prune >/dev/null 2>&1 || true
+
 # The set of archives that belong together: one directory of links, keyed by all of them.
 set_dir="$images/set-$(printf '%s\n' "${built[@]}" | sha256sum | cut -c1-16)"
+find "$images" -maxdepth 1 -name 'set-*' ! -path "$set_dir" -exec rm -rf {} +
 if [ ! -d "$set_dir" ]; then
   mkdir -p "$set_dir.partial"
   for f in "${built[@]}"; do ln -sf "$f" "$set_dir.partial/"; done

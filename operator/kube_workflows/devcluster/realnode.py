@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import urllib.request
 from collections.abc import Callable
@@ -243,7 +244,7 @@ class RealNode:
             with contextlib.suppress(OSError):
                 argv = (proc / "cmdline").read_bytes().split(b"\0")
                 if argv and argv[0].endswith(b"containerd-shim-runc-v2") and str(self.socket).encode() in argv:
-                    os.kill(int(proc.name), 9)
+                    os.kill(int(proc.name), signal.SIGKILL)
 
     def _unmount(self) -> None:
         root = str(self.dir)
