@@ -12,7 +12,7 @@ from pathlib import Path
 
 from realnode_support import RealNodeCluster
 
-from support import OperatorProcess, workflow_run
+from support import OperatorProcess, count_reruns, workflow_run
 
 RUNS = int(os.environ.get("KWF_CHAOS_RUNS", "4"))
 KILLS_PER_RUN = int(os.environ.get("KWF_CHAOS_KILLS_PER_RUN", "2"))
@@ -66,14 +66,9 @@ def test_runtime_kills_lose_no_run_and_rerun_no_completed_step(
         status = real_cluster.wait_phase(real_namespace, name, "Succeeded", "Failed", timeout=180)["status"]
         assert status["phase"] == "Succeeded", (name, status.get("error"), status.get("conditions"))
         assert status["result"] == {"steps": STEPS, "total": STEPS * (STEPS + 1) // 2}, name
-        checkpointed_by = {s["seq"] - 1: s["attempt"] for s in status["steps"] if s["name"] == "work"}
-        assert sorted(checkpointed_by) == list(range(1, STEPS + 1)), name
-        for line in (tmp_path / name).read_text().splitlines():
-            _, step, _, attempt = line.split()
-            if int(attempt) > checkpointed_by[int(step)]:
-                replayed_completed += 1
-            elif int(attempt) < checkpointed_by[int(step)]:
-                rerun_in_flight += 1
+        completed, in_flight = count_reruns(status, tmp_path / name, STEPS)
+        replayed_completed += completed
+        rerun_in_flight += in_flight
     total_kills = sum(kills.values())
     print(
         f"chaos: {RUNS} runs x {STEPS} steps, {total_kills} runner containers SIGKILLed -> {rerun_in_flight} "

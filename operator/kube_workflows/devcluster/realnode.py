@@ -38,7 +38,6 @@ NODE_BINARIES = ("kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "run
 CNI_PLUGINS = ("loopback",)
 SANDBOX_IMAGE = "registry.k8s.io/pause:3.10"
 UNINITIALIZED_TAINT = "node.cloudprovider.kubernetes.io/uninitialized"
-COMPONENTS = ("kubelet", "containerd")
 
 
 def _hack_script(name: str) -> Path:
@@ -111,7 +110,7 @@ class RealNode:
         )
 
     def container_ids(self, namespace: str, pod: str, container: str = "runner") -> list[str]:
-        """Running containers of a pod's container, newest first."""
+        """Ids of the running containers named `container` in a pod (a list of one, normally)."""
         out = self.crictl(
             "ps",
             "-q",
@@ -152,7 +151,7 @@ class RealNode:
         )
         for archive in archives:
             log(f"loading {archive.name} into containerd")
-            self.ctr("images", "import", "--no-unpack=false", str(archive))
+            self.ctr("images", "import", str(archive))
         kubeconfig = self.dir / "kubelet.kubeconfig"
         self.cluster._write_kubeconfig(state, node_pair, kubeconfig)
         config = kubelet_config(
