@@ -55,8 +55,9 @@ lint: venv
 unit: venv
 	$(BIN)/pytest tests/unit
 
-# Without T: lint, types, then every test (unit, integration, e2e) on a real local control plane.
-test: venv controlplane helm realnode-bin images
+# Without T: lint, types, then every test (unit, integration, e2e on a real local control plane; realnode on a
+# real kubelet, root only; its binaries and images are built first, like the control plane).
+test: venv controlplane helm $(if $(strip $(T)),,realnode-bin images)
 ifeq ($(strip $(T)),)
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest tests
