@@ -38,7 +38,7 @@ key() {
   } | sha256sum | cut -c1-16
 }
 
-# archive NAME KEY : the cached archive's path; true when it is already built.
+# archive NAME KEY : the path of the cached archive of image NAME built from inputs KEY.
 archive() { echo "$images/$1-$2.oci.tar"; }
 
 # save IMAGE FILE : export an image from buildah's store to an OCI archive, atomically.

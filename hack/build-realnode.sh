@@ -10,36 +10,46 @@ hack=$(cd "$(dirname "$0")" && pwd)
 cache="${KWF_CACHE_DIR:-$HOME/.cache/kube-workflows}/bin"
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 
-missing=()
-command -v go >/dev/null || missing+=("go (the Go toolchain, >= 1.26)")
-command -v gcc >/dev/null || missing+=("gcc (runc is built with cgo)")
-command -v pkg-config >/dev/null || missing+=("pkg-config (apt-get install pkg-config)")
-if command -v pkg-config >/dev/null && ! pkg-config --exists libseccomp; then
-  missing+=("libseccomp-dev (apt-get install libseccomp-dev; runc's seccomp support needs it)")
-fi
-if [ ${#missing[@]} -gt 0 ]; then
-  printf 'build-realnode: missing prerequisite: %s\n' "${missing[@]}" >&2
-  exit 1
-fi
+# require WHAT... : exit naming every missing prerequisite.
+require() {
+  local missing=()
+  for what; do
+    case "$what" in
+      go) command -v go >/dev/null || missing+=("go (the Go toolchain, >= 1.26)") ;;
+      gcc) command -v gcc >/dev/null || missing+=("gcc (runc is built with cgo)") ;;
+      pkg-config) command -v pkg-config >/dev/null || missing+=("pkg-config (apt-get install pkg-config)") ;;
+      libseccomp)
+        command -v pkg-config >/dev/null && pkg-config --exists libseccomp ||
+          missing+=("libseccomp-dev (apt-get install libseccomp-dev; runc's seccomp support needs it)") ;;
+    esac
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    printf 'build-realnode: missing prerequisite: %s\n' "${missing[@]}" >&2
+    exit 1
+  fi
+}
+require go
 
 module_version() { (cd "$1" && go list -m -f '{{.Version}}' "$2"); }
 
-# build NAME VERSION DIR CGO TAGS PACKAGE... : go build the packages of the wrapper module DIR into
-# $cache/NAME-VERSION unless every binary is already there.
+# build NAME VERSION DIR CGO TAGS LDFLAGS PACKAGE... : go build the packages of the wrapper module DIR
+# into $cache/NAME-VERSION unless every binary is already there; adds that directory to `dirs`.
+dirs=()
 build() {
   local name=$1 version=$2 dir=$3 cgo=$4 tags=$5 ldflags=$6
   shift 6
   local out="$cache/$name-$version" pkg ok=1
   for pkg in "$@"; do [ -x "$out/$(basename "$pkg")" ] || ok=0; done
-  if [ $ok = 1 ]; then echo "$out"; return; fi
+  if [ $ok = 1 ]; then dirs+=("$out"); return; fi
   local start
   start=$(date +%s)
+  if [ "$cgo" = 1 ]; then require gcc pkg-config libseccomp; fi
   echo ">> building $name $version" >&2
   rm -rf "$out.partial" && mkdir -p "$out.partial"
   (cd "$dir" && CGO_ENABLED=$cgo go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$out.partial/" "$@")
   rm -rf "$out" && mv "$out.partial" "$out"
   echo ">> $name built in $(( $(date +%s) - start ))s" >&2
-  echo "$out"
+  dirs+=("$out")
 }
 
 k8s=$(module_version "$hack/controlplane/kubernetes" k8s.io/kubernetes)
@@ -54,20 +64,18 @@ ctrd_ld="-s -w -X github.com/containerd/containerd/v2/version.Version=$container
 runc_ld="-s -w -X main.version=${runc#v}"
 crictl_ld="-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl"
 
-dirs=(
-  "$(build kubelet "$k8s" "$hack/controlplane/kubernetes" 0 "" "$k8s_ld" k8s.io/kubernetes/cmd/kubelet)"
-  "$(build containerd "$containerd" "$hack/realnode/containerd" 0 "no_btrfs no_devmapper no_zfs" "$ctrd_ld" \
-    github.com/containerd/containerd/v2/cmd/containerd \
-    github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
-    github.com/containerd/containerd/v2/cmd/ctr)"
-  "$(build runc "$runc" "$hack/realnode/runc" 1 "seccomp" "$runc_ld" github.com/opencontainers/runc)"
-  "$(build cni-plugins "$cni" "$hack/realnode/cni" 0 "" "-s -w" \
-    github.com/containernetworking/plugins/plugins/main/loopback \
-    github.com/containernetworking/plugins/plugins/main/bridge \
-    github.com/containernetworking/plugins/plugins/ipam/host-local \
-    github.com/containernetworking/plugins/plugins/meta/portmap)"
-  "$(build crictl "$crictl" "$hack/realnode/crictl" 0 "" "$crictl_ld" sigs.k8s.io/cri-tools/cmd/crictl)"
-)
+build kubelet "$k8s" "$hack/controlplane/kubernetes" 0 "" "$k8s_ld" k8s.io/kubernetes/cmd/kubelet
+build containerd "$containerd" "$hack/realnode/containerd" 0 "no_btrfs no_devmapper no_zfs" "$ctrd_ld" \
+  github.com/containerd/containerd/v2/cmd/containerd \
+  github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+  github.com/containerd/containerd/v2/cmd/ctr
+build runc "$runc" "$hack/realnode/runc" 1 "seccomp" "$runc_ld" github.com/opencontainers/runc
+build cni-plugins "$cni" "$hack/realnode/cni" 0 "" "-s -w" \
+  github.com/containernetworking/plugins/plugins/main/loopback \
+  github.com/containernetworking/plugins/plugins/main/bridge \
+  github.com/containernetworking/plugins/plugins/ipam/host-local \
+  github.com/containernetworking/plugins/plugins/meta/portmap
+build crictl "$crictl" "$hack/realnode/crictl" 0 "" "$crictl_ld" sigs.k8s.io/cri-tools/cmd/crictl
 
 # One directory to put on PATH; the CNI plugins also go to a directory of their own (containerd's
 # bin_dirs wants plugins only).

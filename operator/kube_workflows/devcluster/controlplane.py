@@ -294,9 +294,13 @@ class DevCluster:
         if node == "kubelet":
             from kube_workflows.devcluster.realnode import RealNode
 
-            RealNode(self).start(
-                state, certs["node"], lambda name, argv, ready: start(name, argv, ready, timeout=180), log
-            )
+            try:
+                RealNode(self).start(
+                    state, certs["node"], lambda name, argv, ready: start(name, argv, ready, timeout=180), log
+                )
+            except ClusterError:
+                self.down()  # as a component that did not come up: nothing half-started is left
+                raise
             log(f"dev cluster is up ({K8S_VERSION}, kubelet node); export KUBECONFIG={self.kubeconfig}")
             return state
         start(

@@ -48,12 +48,15 @@ def _built_dir(env: str, script: str, what: str) -> Path:
     """$env if set, else what `hack/<script>` prints (it builds, or reuses its cache)."""
     if os.environ.get(env):
         return Path(os.environ[env])
+    from kube_workflows.devcluster.controlplane import ClusterError
+
     path = _hack_script(script)
     if not path.is_file():
-        from kube_workflows.devcluster.controlplane import ClusterError
-
         raise ClusterError(f"{what} not found: set {env} or run from a kube-workflows checkout ({path})")
-    out = subprocess.run(["bash", str(path)], check=True, stdout=subprocess.PIPE, text=True)
+    # Its progress and errors (a missing prerequisite, named) go straight to our stderr.
+    out = subprocess.run(["bash", str(path)], check=False, stdout=subprocess.PIPE, text=True)
+    if out.returncode != 0 or not out.stdout.strip():
+        raise ClusterError(f"{what}: hack/{script} failed (exit {out.returncode}); its messages are above")
     return Path(out.stdout.strip().splitlines()[-1])
 
 
