@@ -9,7 +9,7 @@ T ?=
 # test workflows importable there, as an image would.
 export PYTHONPATH := $(CURDIR)/examples:$(CURDIR)/tests/workflows$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: venv controlplane helm cluster-up cluster-down test lint unit crds demo bench chaos clean
+.PHONY: venv controlplane helm realnode-bin images realnode cluster-up cluster-down test lint unit crds demo bench chaos clean
 
 venv: $(VENV)/.installed
 # The product and, apart from it, the dev tools (devtools/: the dev cluster and `kwf dev`).
@@ -24,6 +24,17 @@ controlplane:
 
 helm:
 	@bash hack/build-helm.sh >/dev/null
+
+# A real node (kubelet, containerd, runc, CNI, crictl) and the images it runs; both cached by version/content.
+realnode-bin:
+	@bash hack/build-realnode.sh >/dev/null
+
+images:
+	@bash hack/build-images.sh >/dev/null
+
+# The e2e lane on a real kubelet (root only; part of `make test` too).
+realnode: venv controlplane realnode-bin images
+	$(BIN)/pytest tests/realnode $(T)
 
 cluster-up: venv controlplane
 	$(BIN)/kwf dev up
@@ -41,14 +52,15 @@ lint: venv
 	$(BIN)/ruff check operator devtools tests bench hack examples
 	$(BIN)/ruff format --check operator devtools tests bench hack examples
 	$(BIN)/mypy
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile examples/Dockerfile tests/workflows/Dockerfile
 	helm=$$(bash hack/build-helm.sh) && $$helm lint --strict charts/kube-workflows
 
 unit: venv
 	$(BIN)/pytest tests/unit
 
-# Without T: lint, types, then every test (unit, integration, e2e) on a real local control plane.
-test: venv controlplane helm
+# Without T: lint, types, then every test (unit, integration, e2e on a real local control plane; realnode on a
+# real kubelet, root only; its binaries and images are built first, like the control plane).
+test: venv controlplane helm $(if $(strip $(T)),,realnode-bin images)
 ifeq ($(strip $(T)),)
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest tests

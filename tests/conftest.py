@@ -25,7 +25,7 @@ from support import Cluster, OperatorProcess  # noqa: E402
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "/integration/" in str(item.path) or "/e2e/" in str(item.path):
+        if any(f"/{lane}/" in str(item.path) for lane in ("integration", "e2e", "realnode")):
             item.add_marker(pytest.mark.cluster)
 
 

@@ -125,8 +125,9 @@ def workflow_run(name: str, workflow: str, input: dict[str, Any] | None = None, 
 class OperatorProcess:
     """`kwf operator` as a subprocess with the admin kubeconfig."""
 
-    def __init__(self, cluster: Cluster, log_path: Path, *args: str) -> None:
+    def __init__(self, cluster: Cluster, log_path: Path, *args: str, runner_image: str = "local") -> None:
         self.cluster = cluster
+        self.runner_image = runner_image
         self.log_path = log_path
         self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
@@ -137,7 +138,7 @@ class OperatorProcess:
             [KWF, "operator", *self.args],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**self.cluster.env(), "KWF_RUNNER_IMAGE": "local"},
+            env={**self.cluster.env(), "KWF_RUNNER_IMAGE": self.runner_image},
             start_new_session=True,
         )
 
@@ -152,3 +153,20 @@ class OperatorProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def count_reruns(status: dict[str, Any], record: Path, steps: int) -> tuple[int, int]:
+    """(completed steps re-run, in-flight steps re-run) of a finished StepChain run, from its status
+    and its record file. The first must be 0: a step whose checkpoint was written never runs again;
+    the second is at-least-once for a step whose pod died in it."""
+    # work step i is checkpoint seq i + 1 ("begin" is seq 1); which attempt wrote it:
+    checkpointed_by = {s["seq"] - 1: s["attempt"] for s in status["steps"] if s["name"] == "work"}
+    assert sorted(checkpointed_by) == list(range(1, steps + 1)), record.name
+    replayed_completed, rerun_in_flight = 0, 0
+    for line in record.read_text().splitlines():
+        _, step, _, attempt = line.split()
+        if int(attempt) > checkpointed_by[int(step)]:
+            replayed_completed += 1
+        elif int(attempt) < checkpointed_by[int(step)]:
+            rerun_in_flight += 1
+    return replayed_completed, rerun_in_flight

@@ -20,7 +20,7 @@ def _cluster(args: argparse.Namespace) -> DevCluster:
 def _up(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
     try:
-        cluster.up()
+        cluster.up(node=args.node)
     except ClusterError as exc:
         print(f"kwf dev up: {exc}", file=sys.stderr)
         return 1
@@ -87,6 +87,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     commands = dev.add_subparsers(dest="dev_command", required=True, metavar="COMMAND")
     up = commands.add_parser("up", help="start (or keep) the dev cluster; prints export KUBECONFIG=...")
     up.add_argument("--bin-dir", type=Path, default=None, help="directory with etcd and kube-* binaries")
+    up.add_argument(
+        "--node",
+        choices=["local", "kubelet"],
+        default="local",
+        help="local: the stand-in node (pods as host processes); kubelet: a real kubelet with containerd "
+        "and runc (pods as containers from images; needs root, hack/build-realnode.sh, hack/build-images.sh)",
+    )
     up.set_defaults(func=_up)
     commands.add_parser("down", help="stop every process the dev cluster started").set_defaults(func=_down)
     commands.add_parser("status", help="which components run").set_defaults(func=_status)

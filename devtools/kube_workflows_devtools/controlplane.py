@@ -138,7 +138,7 @@ class DevCluster:
     def status(self) -> dict[str, str]:
         """Component name → "running (pid N)" or "stopped"."""
         state = self.load_state()
-        names = (*BINARIES, "local-node")
+        names = (*BINARIES, *_node_components(state))
         if state is None:
             return {n: "stopped" for n in names}
         return {
@@ -159,11 +159,13 @@ class DevCluster:
         *,
         with_node: bool = True,
         fake_run: bool = False,
+        node: str = "local",
     ) -> ClusterState:
         """Start every component; return once the node is Ready. A running healthy cluster is kept.
 
         `with_node=False` starts the control plane alone (for working on the local node itself);
-        `fake_run=True` starts the node with `--fake-run` (benchmarks only, see `node`).
+        `fake_run=True` starts the node with `--fake-run` (benchmarks only, see `node`);
+        `node="kubelet"` starts a real node instead of the stand-in (see `realnode`).
         """
         if self.is_up():
             state = self.load_state()
@@ -289,6 +291,18 @@ class DevCluster:
             lambda: self._component_started("kube-scheduler"),
         )
         if not with_node:
+            return state
+        if node == "kubelet":
+            from kube_workflows_devtools.realnode import RealNode
+
+            try:
+                RealNode(self).start(
+                    state, certs["node"], lambda name, argv, ready: start(name, argv, ready, timeout=180), log
+                )
+            except ClusterError:
+                self.down()  # as a component that did not come up: nothing half-started is left
+                raise
+            log(f"dev cluster is up ({K8S_VERSION}, kubelet node); export KUBECONFIG={self.kubeconfig}")
             return state
         start(
             "local-node",
@@ -451,6 +465,10 @@ class DevCluster:
         if state is None:
             return []
         stopped = []
+        if "kubelet" in state.commands:
+            from kube_workflows_devtools.realnode import RealNode
+
+            stopped += RealNode(self).stop(state.pids, grace)
         order = ("local-node", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
         for name in [n for n in state.pids if n not in order] + list(order):
             pid = state.pids.get(name)
@@ -460,6 +478,12 @@ class DevCluster:
         state.pids.clear()
         self._save_state(state)
         return stopped
+
+
+def _node_components(state: ClusterState | None) -> tuple[str, ...]:
+    if state is not None and "kubelet" in state.commands:
+        return ("containerd", "kubelet")
+    return ("local-node",)
 
 
 def _stop_group(pid: int, grace: float) -> None:

@@ -72,6 +72,7 @@ REFUSED = {
     "spec.template.serviceAccountName": POWERFUL,
     "spec.template.volumes": {"template": {"volumes": [{"name": "s", "secret": {"secretName": "db-password"}}]}},
     "spec.template.envFrom": {"template": {"envFrom": [{"secretRef": {"name": "db-password"}}]}},
+    "spec.template.hostNetwork": {"template": {"hostNetwork": True}},
     "spec.template.env": {
         "template": {"env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db-password", "key": "p"}}}]}
     },

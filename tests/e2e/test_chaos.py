@@ -14,7 +14,7 @@ import signal
 import time
 from pathlib import Path
 
-from support import Cluster, OperatorProcess, workflow_run
+from support import Cluster, OperatorProcess, count_reruns, workflow_run
 
 RUNS = int(os.environ.get("KWF_CHAOS_RUNS", "4"))
 KILLS_PER_RUN = int(os.environ.get("KWF_CHAOS_KILLS_PER_RUN", "2"))
@@ -70,15 +70,9 @@ def test_random_kills_lose_no_run_and_rerun_no_completed_step(
         status = cluster.wait_phase(namespace, name, "Succeeded", "Failed", timeout=120)["status"]
         assert status["phase"] == "Succeeded", (name, status.get("error"), status.get("conditions"))
         assert status["result"] == {"steps": STEPS, "total": STEPS * (STEPS + 1) // 2}, name
-        # work step i is checkpoint seq i + 1 ("begin" is seq 1); which attempt wrote it:
-        checkpointed_by = {s["seq"] - 1: s["attempt"] for s in status["steps"] if s["name"] == "work"}
-        assert sorted(checkpointed_by) == list(range(1, STEPS + 1)), name
-        for line in (tmp_path / name).read_text().splitlines():
-            _, step, _, attempt = line.split()
-            if int(attempt) > checkpointed_by[int(step)]:
-                replayed_completed += 1  # ran again after its checkpoint was written: must never happen
-            elif int(attempt) < checkpointed_by[int(step)]:
-                rerun_in_flight += 1  # in flight when its pod died: at-least-once, as documented
+        completed, in_flight = count_reruns(status, tmp_path / name, STEPS)
+        replayed_completed += completed
+        rerun_in_flight += in_flight
     total_kills = sum(kills.values())
     print(
         f"chaos: {RUNS} runs x {STEPS} steps, {total_kills} runner pods SIGKILLed -> {rerun_in_flight} in-flight "

@@ -83,11 +83,14 @@ def test_template_fields_reach_the_pod() -> None:
                 "volumes": [{"name": "data", "emptyDir": {}}],
                 "volumeMounts": [{"name": "data", "mountPath": "/data"}],
                 "labels": {"team": "a"},
+                "hostNetwork": True,
             },
         ),
         "default",
     )
     pod = job["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True
+    assert "hostNetwork" not in build_runner_job(run(), "default")["spec"]["template"]["spec"]
     c = pod["containers"][0]
     assert c["image"] == "mine:2"
     assert c["env"][-1]["name"] == "OPENAI_API_KEY"

@@ -94,6 +94,7 @@ def build_runner_job(
         "terminationGracePeriodSeconds": 30,
     }
     for key, value in (
+        ("hostNetwork", template.host_network),
         ("nodeSelector", template.node_selector),
         ("tolerations", template.tolerations),
         ("volumes", template.volumes),

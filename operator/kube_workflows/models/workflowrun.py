@@ -159,6 +159,11 @@ class PodTemplate(_Model):
     volume_mounts: list[AnyObject] = Field(
         default_factory=list, description="core/v1 VolumeMount list for the runner container."
     )
+    host_network: bool = Field(
+        default=False,
+        description="Run the pod in the node's network namespace (core/v1 hostNetwork), for clusters whose "
+        "pods reach the API server only through the node; the namespace must allow it (PodSecurity privileged).",
+    )
     labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on the runner pod.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Extra annotations on the runner pod.")
 
