@@ -106,6 +106,11 @@ def chunk_object(
         # OwnerReferencesPermissionEnforcement), which would let a runner block its run's deletion.
         "ownerReferences": [{**owner, "blockOwnerDeletion": False}],
     }
+    return data_object(kind, metadata, payload)
+
+
+def data_object(kind: str, metadata: dict[str, Any], payload: str) -> dict[str, Any]:
+    """A ConfigMap or (Opaque) Secret holding `payload` under the key `data`."""
     if kind == "Secret":
         return {
             "apiVersion": "v1",

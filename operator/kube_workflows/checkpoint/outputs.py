@@ -56,16 +56,7 @@ def outputs_object(
         # No blockOwnerDeletion, as for chunks (see offload.chunk_object).
         "ownerReferences": [{**owner, "blockOwnerDeletion": False}],
     }
-    data = json.dumps(texts, ensure_ascii=False)
-    if kind == "Secret":
-        return {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": metadata,
-            "type": "Opaque",
-            "stringData": {"data": data},
-        }
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"data": data}}
+    return offload.data_object(kind, metadata, json.dumps(texts, ensure_ascii=False))
 
 
 def withheld_error(error: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:

@@ -22,22 +22,17 @@ log = logging.getLogger(__name__)
 
 
 def read_run(namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        run = kube.custom_objects().get_namespaced_custom_object(namespace=namespace, name=name, **kube.WORKFLOWRUN)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    assert isinstance(run, dict)
-    return run
+    return _read_custom(namespace, name, kube.WORKFLOWRUN["plural"])
 
 
 def read_template(namespace: str, name: str) -> dict[str, Any] | None:
     """A WorkflowTemplate, None when it does not exist."""
+    return _read_custom(namespace, name, "workflowtemplates")
+
+
+def _read_custom(namespace: str, name: str, plural: str) -> dict[str, Any] | None:
     try:
-        found = kube.custom_objects().get_namespaced_custom_object(
-            "kube-workflows.dev", "v1alpha1", namespace, "workflowtemplates", name
-        )
+        found = kube.custom_objects().get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
     except ApiException as exc:
         if exc.status == 404:
             return None
