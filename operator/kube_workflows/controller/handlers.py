@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import kopf
 from pydantic import ValidationError
@@ -187,10 +187,7 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
             return
         if source is None:
             message = f"waiting for spec.contextFrom WorkflowRun {spec.context_from.name} to succeed"
-            _set_starting(patch, run, Phase.PENDING, "WaitingForContext", message)
-            if retry == 0:
-                kopf.event(body, type="Normal", reason="WaitingForContext", message=message)
-            raise kopf.TemporaryError(message, delay=2)
+            _wait_pending(patch, run, body, retry, "WaitingForContext", message)
     job = build_runner_job(run, DEFAULT_RUNNER_IMAGE)
     try:
         for obj in build_runner_identity(run, source):
@@ -230,10 +227,7 @@ def _resolve_template(
     found = actions.read_template(namespace, template)
     if found is None:
         message = f"waiting for WorkflowTemplate {template} (spec.templateRef) to exist"
-        _set_starting(patch, run, Phase.PENDING, "WaitingForTemplate", message)
-        if retry == 0:
-            kopf.event(body, type="Normal", reason="WaitingForTemplate", message=message)
-        raise kopf.TemporaryError(message, delay=2)
+        _wait_pending(patch, run, body, retry, "WaitingForTemplate", message)
     used = template_used(found)
     run["status"] = {**(run.get("status") or {}), "template": used}
     try:
@@ -244,6 +238,16 @@ def _resolve_template(
         return None
     actions.patch_run_status(namespace, name, {"template": used})
     return spec
+
+
+def _wait_pending(
+    patch: kopf.Patch, run: dict[str, Any], body: kopf.Body, retry: int, reason: str, message: str
+) -> NoReturn:
+    """Pending until what the run needs exists: say so once (an Event on the first try) and retry."""
+    _set_starting(patch, run, Phase.PENDING, reason, message)
+    if retry == 0:
+        kopf.event(body, type="Normal", reason=reason, message=message)
+    raise kopf.TemporaryError(message, delay=2)
 
 
 def _set_starting(patch: kopf.Patch, run: dict[str, Any], phase: Phase, reason: str, message: str) -> None:

@@ -456,12 +456,15 @@ class WorkflowRunStatus(_Model):
     )
     steps: list[StepRecord] = Field(default_factory=list, description="Recently completed steps (last 50).")
     result: Any = Field(
-        default=None, description="The StopEvent's result, as JSON; unset for a sensitive run (see resultRef)."
+        default=None,
+        description="The StopEvent's result, as JSON; unset for a sensitive run or one over spec.resultLimitBytes "
+        "(see resultRef).",
     )
     result_ref: OutputRef | None = Field(
         default=None,
-        description="spec.checkpoint.sensitive: where the result is instead, with its size and sha256. Status "
-        "then holds no checkpoint data, result, error message, traceback or waiting requests.",
+        description="Where the result is instead (`<run>-outputs`), with its size and sha256: for a result over "
+        "spec.resultLimitBytes, and always with spec.checkpoint.sensitive (whose status then holds no checkpoint "
+        "data, result, error message, traceback or waiting requests).",
     )
     error: RunError | None = Field(default=None, description="Why the run failed.")
     job_name: str | None = Field(default=None, description="The batch/v1 Job running this run.")
