@@ -9,7 +9,7 @@ T ?=
 # test workflows importable there, as an image would.
 export PYTHONPATH := $(CURDIR)/examples:$(CURDIR)/tests/workflows$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: venv controlplane helm realnode-bin images realnode cluster-up cluster-down test lint unit crds demo bench chaos clean
+.PHONY: venv controlplane helm kueue realnode-bin images realnode cluster-up cluster-down test lint unit crds demo bench chaos clean
 
 venv: $(VENV)/.installed
 # The product and, apart from it, the dev tools (devtools/: the dev cluster and `kwf dev`).
@@ -24,6 +24,10 @@ controlplane:
 
 helm:
 	@bash hack/build-helm.sh >/dev/null
+
+# Kueue's manager, CRDs and webhook configuration for tests/e2e/test_kueue.py; cached by version.
+kueue:
+	@bash hack/build-kueue.sh >/dev/null
 
 # A real node (kubelet, containerd, runc, CNI, crictl) and the images it runs; both cached by version/content.
 realnode-bin:
@@ -60,7 +64,7 @@ unit: venv
 
 # Without T: lint, types, then every test (unit, integration, e2e on a real local control plane; realnode on a
 # real kubelet, root only; its binaries and images are built first, like the control plane).
-test: venv controlplane helm $(if $(strip $(T)),,realnode-bin images)
+test: venv controlplane helm $(if $(strip $(T)),,kueue realnode-bin images)
 ifeq ($(strip $(T)),)
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest tests

@@ -1,7 +1,7 @@
 -- Argo CD health check for kube-workflows.dev/v1alpha1 WorkflowRun.
 --
 -- Reads what the kube-workflows operator writes (operator/kube_workflows/controller/status.py):
---   status.phase              Pending | Running | Waiting | Suspended | Succeeded | Failed | Cancelled
+--   status.phase              Pending | Queued | Running | Waiting | Suspended | Succeeded | Failed | Cancelled
 --   status.conditions[]       Succeeded (Unknown -> True/False, with reason and message), Running, Waiting,
 --                             and kstatus' Ready, Reconciling and Stalled (for Flux; not read here)
 --   status.observedGeneration metadata.generation the operator last acted on
@@ -198,6 +198,17 @@ if phase == "Suspended" then
   end
   hs.status = "Suspended"
   hs.message = "Suspended" .. at .. " (spec.suspend); set it to false to resume: kwf resume " .. runRef()
+  return hs
+end
+
+if phase == "Queued" then
+  -- Kueue holds its Job (quota, or preempted by a higher priority): progressing, nothing to do by hand.
+  local text = "Queued"
+  if succeeded ~= nil and succeeded.message ~= nil and succeeded.message ~= "" then
+    text = "Queued: " .. succeeded.message
+  end
+  hs.status = "Progressing"
+  hs.message = text
   return hs
 end
 

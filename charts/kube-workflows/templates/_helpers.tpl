@@ -137,6 +137,10 @@ makes (controller/handlers.py) or that kopf makes for it:
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+# Runs with spec.queueName: spec.suspend deactivates (and resume reactivates) the Job's Kueue Workload.
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloads"]
+  verbs: ["list", "patch"]
 {{- end }}
 
 {{/* Secret rights, for sensitive runs: only where rbac.secretNamespaces says. */}}

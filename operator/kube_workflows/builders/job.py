@@ -14,7 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from kube_workflows.models import GROUP, KIND, VERSION, WorkflowRunSpec, exit_codes
-from kube_workflows.models.names import RESTARTS_BEFORE_ANNOTATION, bounded_name, run_labels
+from kube_workflows.models.names import (
+    KUEUE_PRIORITY_LABEL,
+    KUEUE_QUEUE_LABEL,
+    RESTARTS_BEFORE_ANNOTATION,
+    bounded_name,
+    run_labels,
+)
 from kube_workflows.models.workflowrun import effective_spec
 
 RUNNER_CONTAINER = "runner"
@@ -137,15 +143,22 @@ def build_runner_job(
     }
     if spec.timeout_seconds is not None:
         job_spec["activeDeadlineSeconds"] = spec.timeout_seconds
-    if spec.suspend:
-        job_spec["suspend"] = True  # created suspended: no pod until spec.suspend is false again
+    job_labels = dict(labels)
+    if spec.queue_name:
+        # Kueue admits the Job by unsuspending it; created running, its pod could start before Kueue's
+        # webhook has seen it.
+        job_labels[KUEUE_QUEUE_LABEL] = spec.queue_name
+        if spec.priority_class:
+            job_labels[KUEUE_PRIORITY_LABEL] = spec.priority_class
+    if spec.suspend or spec.queue_name:
+        job_spec["suspend"] = True  # created suspended: no pod until spec.suspend is false (or Kueue admits it)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
             "name": job_name_for(name, run["metadata"]["uid"], segment),
             "namespace": run["metadata"]["namespace"],
-            "labels": labels,
+            "labels": job_labels,
             "annotations": {RESTARTS_BEFORE_ANNOTATION: str(restarts_before)},
             "ownerReferences": [owner_reference(run)],
         },

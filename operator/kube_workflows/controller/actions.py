@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kube_workflows import kube
 from kube_workflows.builders import build_runner_job
-from kube_workflows.controller import children, fence, timers
+from kube_workflows.controller import children, fence, queueing, timers
 from kube_workflows.controller import status as run_status
 from kube_workflows.controller.steering import Action, decide
 from kube_workflows.models import GROUP, KIND, TERMINAL_PHASES, VERSION, Phase
@@ -98,7 +98,11 @@ def reconcile(run: dict[str, Any], default_image: str) -> None:
             cancel(run, job)
         elif action in (Action.SUSPEND_JOB, Action.RESUME_JOB):
             suspend = action == Action.SUSPEND_JOB
-            kube.batch().patch_namespaced_job(status["jobName"], namespace, {"spec": {"suspend": suspend}})
+            if queueing.queue_of(job):
+                assert job is not None
+                steer_queued_job(job, suspend)
+            else:
+                kube.batch().patch_namespaced_job(status["jobName"], namespace, {"spec": {"suspend": suspend}})
             what = (
                 "stopping the pod after the running step's checkpoint"
                 if suspend
@@ -123,6 +127,39 @@ def reconcile(run: dict[str, Any], default_image: str) -> None:
             kopf.event(reference(run), type="Normal", reason="Resumed", message=observed.message)
         elif action == Action.NEXT_SEGMENT:
             start_next_segment(run, default_image)
+
+
+KUEUE_GROUP, KUEUE_VERSION = "kueue.x-k8s.io", "v1beta2"
+
+
+class WorkloadNotYetCreated(kopf.TemporaryError):
+    pass
+
+
+def steer_queued_job(job: dict[str, Any], suspend: bool) -> None:
+    """Suspend or resume a queued run through its Job's Workload (see queueing): Kueue evicts a
+    deactivated Workload (its Job is suspended, the runner stops after the running step's checkpoint)
+    and queues a reactivated one again. The Job's annotation records it first, so the run shows
+    Suspended, not Queued, whatever Kueue does meanwhile."""
+    namespace = job["metadata"]["namespace"]
+    annotation = {queueing.SUSPENDED_ANNOTATION: "true" if suspend else None}
+    kube.batch().patch_namespaced_job(job["metadata"]["name"], namespace, {"metadata": {"annotations": annotation}})
+    found = kube.custom_objects().list_namespaced_custom_object(
+        KUEUE_GROUP, KUEUE_VERSION, namespace, "workloads", label_selector=queueing.workload_selector(job)
+    )
+    assert isinstance(found, dict)
+    workloads = found.get("items") or []
+    if not workloads:
+        raise WorkloadNotYetCreated("Kueue has not created the Job's Workload yet", delay=2)
+    for workload in workloads:
+        kube.custom_objects().patch_namespaced_custom_object(
+            KUEUE_GROUP,
+            KUEUE_VERSION,
+            namespace,
+            "workloads",
+            workload["metadata"]["name"],
+            {"spec": {"active": not suspend}},
+        )
 
 
 def _restarts(status: dict[str, Any]) -> int:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from kube_workflows import __version__
 from kube_workflows.builders import build_runner_identity, build_runner_job, job_name_for
-from kube_workflows.controller import actions, children, job_verdict, metrics, storage, sweeper
+from kube_workflows.controller import actions, children, job_verdict, metrics, queueing, storage, sweeper
 from kube_workflows.controller import status as run_status
 from kube_workflows.models import (
     GROUP,
@@ -214,6 +214,9 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
     if not status.get("phase"):
         if spec.suspend:
             _set_starting(patch, run, Phase.SUSPENDED, "Suspended", "created suspended (spec.suspend): no pod yet")
+        elif spec.queue_name:
+            message = f"waiting for Kueue to admit its Job (LocalQueue {spec.queue_name})"
+            _set_starting(patch, run, Phase.QUEUED, queueing.WAITING_FOR_ADMISSION, message)
         else:
             _set_starting(patch, run, Phase.PENDING, "Pending", "waiting for the runner pod to start")
 
@@ -375,6 +378,9 @@ def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Obser
             kopf.event(ref, type="Normal", reason="Running", message=observed.message)
         elif observed.phase == Phase.WAITING:
             kopf.event(ref, type="Normal", reason="WaitingForInput", message=observed.message)
+        elif observed.phase == Phase.QUEUED:
+            reason = queueing.PREEMPTED if observed.reason == queueing.PREEMPTED else "Queued"
+            kopf.event(ref, type="Normal", reason=reason, message=observed.message)
         elif observed.phase == Phase.SUCCEEDED:
             kopf.event(ref, type="Normal", reason="Succeeded", message=observed.message)
         elif observed.phase == Phase.FAILED:

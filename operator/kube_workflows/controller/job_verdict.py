@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from kube_workflows.controller import status as run_status
+from kube_workflows.controller.queueing import suspended_by_run
 from kube_workflows.controller.steering import job_completed, replace_at_once
 from kube_workflows.models import KIND, Phase
 
@@ -83,7 +84,8 @@ def decide(
     # 5. The Job is out of line with spec.cancel or spec.suspend. This is level-triggered too: a spec
     #    edit whose handling was cut short (say, by a restart) still lands. Steering needs the whole run.
     steer = entry.get("steer") or {}
-    if steer.get("cancel") or steer.get("suspend") != bool((job.get("spec") or {}).get("suspend")):
+    #    (A queued Job that Kueue holds suspended is in line: see queueing.)
+    if steer.get("cancel") or steer.get("suspend") != suspended_by_run(job):
         if fresh is None:
             return _read_fresh("steering acts on the whole, current run")
         if fresh.run is None:

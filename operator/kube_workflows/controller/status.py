@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kube_workflows.controller import queueing
 from kube_workflows.models import TERMINAL_PHASES, Phase
 from kube_workflows.models.names import RESTARTS_BEFORE_ANNOTATION
 
@@ -84,6 +85,11 @@ def observe(run_status: dict[str, Any], job: dict[str, Any] | None) -> Observed:
                 message = f"{failed} pods failed (retry.maxRestarts exhausted): {message}"
         # The Job counts the final failed pod too; it was not replaced.
         return Observed(Phase.FAILED, "False", reason, message, False, max(before, restarts - 1))
+    if queueing.held_by_queue(job):
+        reason = queueing.queued_reason(run_status)
+        return Observed(
+            Phase.QUEUED, "Unknown", reason, queueing.queued_message(run_status, job, reason), False, restarts
+        )
     if _job_condition(job, "Suspended"):
         seq = (run_status.get("checkpoint") or {}).get("seq")
         at = f" at checkpoint {seq}" if seq else ""
@@ -155,14 +161,14 @@ def set_condition(
 
 # kstatus (sigs.k8s.io/cli-utils/pkg/kstatus), which Flux's `wait: true` uses: Reconciling=True means
 # in progress and Stalled=True means failed, whatever else the object says; Ready=True means done.
-_RECONCILING_PHASES = (Phase.PENDING, Phase.RUNNING)
+_RECONCILING_PHASES = (Phase.PENDING, Phase.QUEUED, Phase.RUNNING)
 _STALLED_PHASES = (Phase.FAILED, Phase.CANCELLED)
 
 
 def conditions_for(previous: list[dict[str, Any]], observed: Observed, generation: int | None) -> list[dict[str, Any]]:
     """Every condition the operator keeps, for `observed`: Succeeded and Running (the run's own),
-    Ready, Reconciling and Stalled (kstatus), and Waiting. The abnormal-true ones (Reconciling,
-    Stalled, Waiting) appear once they apply and then stay, False, as kstatus asks."""
+    Ready, Reconciling and Stalled (kstatus), Waiting and Queued. The abnormal-true ones (Reconciling,
+    Stalled, Waiting, Queued) appear once they apply and then stay, False, as kstatus asks."""
     conditions: list[dict[str, Any]] = []
 
     def put(type_: str, status: bool | str, reason: str, message: str) -> None:
@@ -181,6 +187,9 @@ def conditions_for(previous: list[dict[str, Any]], observed: Observed, generatio
     stalled = observed.phase in _STALLED_PHASES
     if applies("Stalled", stalled):
         put("Stalled", stalled, observed.reason, observed.message)
+    queued = observed.phase == Phase.QUEUED
+    if applies("Queued", queued):
+        put("Queued", queued, observed.reason if queued else "Admitted", observed.message if queued else "admitted")
     waiting = observed.phase == Phase.WAITING
     if applies("Waiting", waiting):
         put(
@@ -212,6 +221,6 @@ def status_patch(run: dict[str, Any], observed: Observed) -> dict[str, Any]:
         patch["phase"] = str(observed.phase)
     if observed.phase in TERMINAL_PHASES and not status.get("completionTime"):
         patch["completionTime"] = now()
-    if observed.phase in (*TERMINAL_PHASES, Phase.WAITING, Phase.SUSPENDED) and "currentStep" in status:
+    if observed.phase in (*TERMINAL_PHASES, Phase.WAITING, Phase.SUSPENDED, Phase.QUEUED) and "currentStep" in status:
         patch["currentStep"] = None  # merge-patch null removes the field: nothing is running any more
     return patch

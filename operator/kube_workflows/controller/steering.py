@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from kube_workflows.controller.queueing import queue_of, suspended_by_run
 from kube_workflows.models import TERMINAL_PHASES, Phase
 from kube_workflows.models.names import RESTARTS_BEFORE_ANNOTATION
 
@@ -63,7 +64,8 @@ def decide(run: dict[str, Any], job: dict[str, Any] | None) -> Decision:
     if spec.get("cancel"):
         return Decision((Action.CANCEL,))
     is_parked = parked(status, job)
-    job_suspended = bool(((job or {}).get("spec") or {}).get("suspend"))
+    # A queued Job's suspend is Kueue's (see queueing): only the run's own suspend is steered here.
+    job_suspended = suspended_by_run(job)
     if spec.get("suspend"):
         if is_parked:
             return Decision((Action.SUSPEND_PARKED,) if phase != Phase.SUSPENDED else ())
@@ -95,4 +97,7 @@ def replace_at_once(job: dict[str, Any]) -> bool:
         and not int(status.get("active") or 0)
         and int(spec.get("backoffLimit") or 0) > 0
         and not spec.get("suspend")
+        # A queued Job keeps its admission: its own pod replacement (after the backoff) beats a new Job
+        # that queues again behind others.
+        and not queue_of(job)
     )

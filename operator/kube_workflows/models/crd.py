@@ -41,7 +41,17 @@ _PRINTER_COLUMNS: list[dict[str, Any]] = [
 # Spec fields that define what the run *is*; changing them under a running workflow would mix two runs.
 # Also what its pods are pinned to: a resumed Job from an edited image or template would run other code,
 # and the runner's Role names its checkpoint chunks (kind, count, slots) from spec.checkpoint at creation.
-_IMMUTABLE = ("workflow", "templateRef", "input", "contextFrom", "image", "template", "checkpoint")
+_IMMUTABLE = (
+    "workflow",
+    "templateRef",
+    "input",
+    "contextFrom",
+    "image",
+    "template",
+    "checkpoint",
+    "queueName",
+    "priorityClass",
+)
 
 
 def _structural(node: Any, defs: dict[str, Any]) -> Any:
@@ -120,7 +130,13 @@ def openapi_schema() -> dict[str, Any]:
                 "message": "spec.workflow is required (or spec.templateRef, naming a WorkflowTemplate that sets it)",
                 "fieldPath": ".workflow",
                 "reason": "FieldValueRequired",
-            }
+            },
+            {
+                "rule": "!has(self.priorityClass) || has(self.queueName)",
+                "message": "spec.priorityClass needs spec.queueName: only Kueue reads it",
+                "fieldPath": ".priorityClass",
+                "reason": "FieldValueRequired",
+            },
         ]
         + [
             {

@@ -10,6 +10,9 @@ RUN_LABEL = f"{GROUP}/run"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kube-workflows"}
 # On a run's Job: pods its earlier Jobs lost, so status.restarts counts across resumes.
 RESTARTS_BEFORE_ANNOTATION = f"{GROUP}/restarts-before"
+# Kueue's opt-in labels on a Job (spec.queueName, spec.priorityClass).
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 # Labels are ≤63 characters, and the Job controller copies the Job's name into a pod label.
 _MAX = 63
 

@@ -241,6 +241,22 @@ class WorkflowRunSpec(_Model):
         "over 700Ki the run fails (reason ResultTooLarge): keep large outputs in your own storage and return a "
         "reference. Default 64Ki.",
     )
+    queue_name: str | None = Field(
+        default=None,
+        description="A Kueue LocalQueue of this namespace: each of the run's Jobs is created suspended with the "
+        "label kueue.x-k8s.io/queue-name and starts when Kueue admits it (phase Queued until then). Kueue counts "
+        "spec.template.resources.requests. A preempted run checkpoints, is Queued again and resumes from that "
+        "checkpoint when re-admitted. Immutable once the run started.",
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+    )
+    priority_class: str | None = Field(
+        default=None,
+        description="A Kueue WorkloadPriorityClass for the run's Jobs (label kueue.x-k8s.io/priority-class): "
+        "with the ClusterQueue's preemption policy it decides which run gives way. Needs spec.queueName.",
+        pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$",
+        max_length=253,
+    )
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Pod replacement policy.")
     checkpoint: CheckpointPolicy = Field(default_factory=CheckpointPolicy, description="Checkpoint storage.")
     ttl_seconds_after_finished: int | None = Field(
@@ -254,6 +270,8 @@ class WorkflowRunSpec(_Model):
     def _names_a_workflow(self) -> WorkflowRunSpec:
         if self.workflow is None and self.template_ref is None:
             raise ValueError("spec.workflow is required (or spec.templateRef, naming a WorkflowTemplate that sets it)")
+        if self.priority_class is not None and self.queue_name is None:
+            raise ValueError("spec.priorityClass needs spec.queueName: only Kueue reads it")
         return self
 
 
@@ -262,6 +280,7 @@ class Phase(StrEnum):
     RUNNING = "Running"
     WAITING = "Waiting"
     SUSPENDED = "Suspended"
+    QUEUED = "Queued"  # its Job waits for Kueue's admission (first start, or after a preemption)
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     CANCELLED = "Cancelled"
@@ -423,12 +442,13 @@ class WorkflowRunStatus(_Model):
     """Observed state, written by the operator and the run's own runner pod."""
 
     phase: Phase | None = Field(
-        default=None, description="Pending, Running, Waiting, Suspended, Succeeded, Failed or Cancelled."
+        default=None, description="Pending, Queued, Running, Waiting, Suspended, Succeeded, Failed or Cancelled."
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Succeeded, Running, Ready (kstatus: True once Succeeded), Reconciling (True while Pending "
-        "or Running), Stalled (True once Failed or Cancelled) and, once it waited, Waiting.",
+        description="Succeeded, Running, Ready (kstatus: True once Succeeded), Reconciling (True while Pending, "
+        "Queued or Running), Stalled (True once Failed or Cancelled) and, once it waited, Waiting; once queued "
+        "by Kueue (spec.queueName), Queued.",
     )
     observed_generation: int | None = Field(default=None, description="metadata.generation last acted on.")
     attempt: int | None = Field(default=None, description="Runner attempts so far (1 for the first pod).")
