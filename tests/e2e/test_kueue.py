@@ -224,3 +224,30 @@ def test_suspending_a_queued_run_stops_it_until_resumed_though_kueue_has_room(
     assert status["phase"] == "Succeeded" and status["result"] == {"steps": steps, "total": sum(range(1, steps + 1))}
     assert count_reruns(status, record, steps) == (0, 0)
     assert status.get("restarts", 0) == 0
+
+
+def test_a_queued_runs_lost_pod_is_replaced_in_its_admitted_job(
+    cluster: Cluster, operator: OperatorProcess, kueue: None, namespace: str, tmp_path: Path, cluster_queues: list[str]
+) -> None:
+    queue(cluster, namespace, cpu="250m", made=cluster_queues)
+    steps, record = 8, tmp_path / "record"
+    cluster.apply(queued_run("crashy", steps, 0.5, record), namespace)
+    wait_for(
+        "2 steps",
+        lambda: (
+            int(
+                ((cluster.run(namespace, "crashy").get("status") or {}).get("checkpoint") or {}).get("stepsCompleted")
+                or 0
+            )
+            >= 2
+        ),
+        timeout=120,
+    )
+    job = cluster.run(namespace, "crashy")["status"]["jobName"]
+    pod = next(p.metadata.name for p in cluster.runner_pods(namespace, "crashy") if p.status.phase == "Running")
+    assert cluster.crash_pod(namespace, pod)
+    status = cluster.wait_phase(namespace, "crashy", "Succeeded", "Failed", timeout=180)["status"]
+    assert status["phase"] == "Succeeded" and status["result"] == {"steps": steps, "total": sum(range(1, steps + 1))}
+    assert status["jobName"] == job  # the same, still admitted Job: no second trip through the queue
+    assert status["restarts"] == 1
+    assert count_reruns(status, record, steps)[0] == 0

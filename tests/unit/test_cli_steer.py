@@ -299,6 +299,14 @@ def test_progress_through_a_suspension() -> None:
     assert render.progress_lines(suspended, running) == ["resumed"]
 
 
+def test_progress_through_kueues_queue() -> None:
+    running = {"phase": "Running", "attempt": 1, "checkpoint": checkpoint(3)}
+    message = "preempted by Kueue at checkpoint 3; queued in LocalQueue team, resumes from it when admitted"
+    queued = {**running, "phase": "Queued", "conditions": [{"type": "Queued", "status": "True", "message": message}]}
+    assert render.progress_lines(running, queued) == [f"queued: {message}"]
+    assert render.progress_lines(queued, running) == ["admitted by Kueue"]
+
+
 def test_sent_line() -> None:
     assert render.sent_line(waiting_run(1), 1) == 'sent as spec.events[1] to chat; it answers: "What is your name?"'
     assert (

@@ -232,7 +232,8 @@ def _delivered_lines(old: Obj, new: Obj) -> list[str]:
 
 
 def _parked_lines(old: Obj, new: Obj) -> list[str]:
-    """A new wait for input (with its prompt), a rejected answer, a suspension, a resume."""
+    """A new wait for input (with its prompt), a rejected answer, a suspension, a resume, a trip through
+    Kueue's queue."""
     phase, waiting = new.get("phase"), new.get("waiting") or {}
     lines = []
     if wait_changed(old, new):
@@ -246,6 +247,10 @@ def _parked_lines(old: Obj, new: Obj) -> list[str]:
         lines.append(f"suspended at checkpoint {seq}" if seq else "suspended before its first checkpoint")
     if old.get("phase") == "Suspended" and phase in ("Pending", "Running"):
         lines.append("resumed")
+    if phase == "Queued" and old.get("phase") != "Queued":
+        lines.append(f"queued: {condition(new, 'Queued').get('message') or 'waiting for Kueue to admit its Job'}")
+    if old.get("phase") == "Queued" and phase in ("Pending", "Running"):
+        lines.append("admitted by Kueue")
     return lines
 
 
