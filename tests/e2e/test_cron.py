@@ -90,6 +90,7 @@ def test_runs_on_schedule_named_after_their_time_and_history_is_trimmed(
     assert [c["reason"] for c in status["conditions"] if c["type"] == "Ready"] == ["Scheduled"]
     shown = cluster.kubectl("get", "cwfr", "-n", namespace).stdout
     assert "SCHEDULE" in shown and schedule in shown and "LAST SCHEDULE" in shown
+    print(f"\n{shown}\n{cluster.kubectl('get', 'wfr', '-n', namespace, '-l', 'kube-workflows.dev/cron=every2').stdout}")
     # Suspended: no new runs.
     cluster.kubectl("patch", "cwfr", "every2", "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":true}}')
     wait_for("suspended", lambda: cron_status(cluster, namespace, "every2").get("nextScheduleTime") is None, 30, 0.5)

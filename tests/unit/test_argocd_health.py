@@ -118,3 +118,49 @@ def test_the_sandbox_has_no_string_library() -> None:
         run_health("return {status = string.format('%s', 'Healthy')}", {})
     with pytest.raises(Exception, match="index"):
         run_health("return {status = ('Healthy'):lower()}", {})
+
+
+# --- CronWorkflowRun: gitops/argocd/cron-health.lua on the status the operator's pure decide() writes ---
+
+CRON_HEALTH_LUA = (ARGOCD / "cron-health.lua").read_text()
+CRON_HEALTH_KEY = "resource.customizations.health.kube-workflows.dev_CronWorkflowRun"
+
+
+def _cron_health(spec: dict[str, Any], *, generation: int = 1, decided: bool = True) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    from kube_workflows.controller import schedule
+
+    cron = {
+        "apiVersion": "kube-workflows.dev/v1alpha1",
+        "kind": "CronWorkflowRun",
+        "metadata": {
+            "name": "nightly",
+            "namespace": "ns",
+            "generation": generation,
+            "creationTimestamp": "2026-11-25T00:00:00Z",
+        },
+        "spec": {"schedule": "0 2 * * *", "runTemplate": {"spec": {"workflow": "pkg.mod:Flow"}}, **spec},
+    }
+    if decided:
+        cron["status"] = schedule.decide(cron, [], datetime(2026, 11, 25, 12, tzinfo=UTC)).status
+    if generation > 1:
+        cron["metadata"]["generation"] = generation + 1  # an edit the operator has not read yet
+    return run_health(CRON_HEALTH_LUA, cron)
+
+
+def test_cron_health_follows_the_ready_condition() -> None:
+    assert _cron_health({}) == {"status": "Healthy", "message": "Scheduled: next run at 2026-11-26T02:00:00Z"}
+    assert _cron_health({"suspend": True}) == {
+        "status": "Suspended",
+        "message": "Suspended (spec.suspend): no new runs; set it to false to schedule again",
+    }
+    degraded = _cron_health({"schedule": "not a schedule"})
+    assert degraded["status"] == "Degraded"
+    assert degraded["message"].startswith("InvalidSpec: spec.schedule")
+    assert _cron_health({}, decided=False)["status"] == "Progressing"
+    assert _cron_health({}, generation=2)["status"] == "Progressing"
+
+
+def test_argocd_cm_patch_embeds_cron_health_lua_verbatim() -> None:
+    assert load_yaml(ARGOCD / "argocd-cm-patch.yaml")["data"][CRON_HEALTH_KEY] == CRON_HEALTH_LUA
