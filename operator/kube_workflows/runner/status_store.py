@@ -158,7 +158,9 @@ class StatusStore:
         elif self.contexts is not None:
             # Before status points at it, as chunks are. Kept: the one status points at until this write
             # lands, one more to spare, and what status.history lists.
+            failpoints.reached("before-chunk")  # the Context's own write, as a chunk's is
             self.contexts.write(self.seq, encoded, keep=max(2, self.policy.history + 1))
+            failpoints.reached("after-chunk")
             value.update(data="", storage=offload.POSTGRES)
         elif self.policy.history or self.policy.sensitive or encoded.stored_bytes > self.policy.inline_limit_bytes:
             # A sensitive run's Context never sits in status, however small (it is readable by anyone who
