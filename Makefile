@@ -83,7 +83,7 @@ demo: venv controlplane helm
 
 # All measures, or some: make bench M="start resume". KWF_BENCH_RUNS=100 shrinks the scale measure.
 M ?=
-bench: venv controlplane
+bench: venv postgres controlplane
 	$(BIN)/python -m bench $(M)
 
 # The full-size chaos suite (CI runs 4 runs); override with KWF_CHAOS_RUNS=N.
