@@ -16,8 +16,10 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 # The product package only: the dev tools (devtools/, the local dev cluster) never enter the image.
 COPY operator/ operator/
-# The project and its dependencies (wheels from PyPI) into /install, laid out like /usr/local.
-RUN pip install --prefix=/install .
+# The project and its dependencies (wheels from PyPI; psycopg for spec.checkpoint.store postgres) into
+# /install, laid out like /usr/local. (DL3013: this checkout, pinned by pyproject.toml, not a PyPI name.)
+# hadolint ignore=DL3013
+RUN pip install --prefix=/install ".[postgres]"
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="kube-workflows" \

@@ -9,7 +9,7 @@ T ?=
 # test workflows importable there, as an image would.
 export PYTHONPATH := $(CURDIR)/examples:$(CURDIR)/tests/workflows$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: venv controlplane helm kueue realnode-bin images realnode cluster-up cluster-down test lint unit crds demo bench chaos clean
+.PHONY: venv postgres controlplane helm kueue realnode-bin images realnode cluster-up cluster-down test lint unit crds demo bench chaos clean
 
 venv: $(VENV)/.installed
 # The product and, apart from it, the dev tools (devtools/: the dev cluster and `kwf dev`).
@@ -18,6 +18,10 @@ $(VENV)/.installed: pyproject.toml devtools/pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]' -e ./devtools
 	@touch $@
+
+# The tests start a PostgreSQL server of their own (tests/local_postgres.py) from Debian's package.
+postgres:
+	@bash hack/debian-packages.sh postgresql
 
 controlplane:
 	@bash hack/build-controlplane.sh >/dev/null
@@ -64,7 +68,7 @@ unit: venv
 
 # Without T: lint, types, then every test (unit, integration, e2e on a real local control plane; realnode on a
 # real kubelet, root only; its binaries and images are built first, like the control plane).
-test: venv controlplane helm $(if $(strip $(T)),,kueue realnode-bin images)
+test: venv postgres controlplane helm $(if $(strip $(T)),,kueue realnode-bin images)
 ifeq ($(strip $(T)),)
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest tests
@@ -83,7 +87,7 @@ demo: venv controlplane helm
 
 # All measures, or some: make bench M="start resume". KWF_BENCH_RUNS=100 shrinks the scale measure.
 M ?=
-bench: venv controlplane
+bench: venv postgres controlplane
 	$(BIN)/python -m bench $(M)
 
 # The full-size chaos suite (CI runs 4 runs); override with KWF_CHAOS_RUNS=N.

@@ -15,7 +15,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import checkpoint_write, compression, long_run, resume, scale, start, step_overhead, vs_dbos
+from bench import (
+    checkpoint_write,
+    compression,
+    long_run,
+    postgres_store,
+    resume,
+    scale,
+    start,
+    step_overhead,
+    vs_dbos,
+)
 from bench.cluster import BenchCluster
 from bench.report import Row, format_table, results_json
 
@@ -28,6 +38,7 @@ MEASURES: dict[str, Callable[[BenchCluster], list[Row]]] = {
     "resume": resume.run,
     "long_run": long_run.run,
     "vs_dbos": vs_dbos.run,
+    "postgres_store": postgres_store.run,
     "scale": scale.run,
 }
 

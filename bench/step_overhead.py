@@ -35,13 +35,19 @@ def in_process_step_seconds(steps: int, delay: float, repeats: int = 3) -> float
 
 
 def in_pod_step_seconds(
-    bench: BenchCluster, namespace: str, name: str, steps: int, delay: float, **spec: Any
+    bench: BenchCluster,
+    namespace: str,
+    name: str,
+    steps: int,
+    delay: float,
+    start: dict[str, Any] | None = None,
+    **spec: Any,
 ) -> tuple[float, int]:
     """(wall time per step, steps recorded) of a run in a pod, from its step records' completion times;
-    `spec` adds fields to the WorkflowRun's spec."""
+    `start` adds to the workflow's input, `spec` fields to the WorkflowRun's spec."""
     from support import workflow_run
 
-    bench.create_run(namespace, workflow_run(name, WORKFLOW, {"steps": steps, "delay": delay}, **spec))
+    bench.create_run(namespace, workflow_run(name, WORKFLOW, {"steps": steps, "delay": delay, **(start or {})}, **spec))
     records = bench.cluster.wait_phase(namespace, name, "Succeeded", timeout=300)["status"]["steps"]
     first, last = (datetime.fromisoformat(records[i]["completedAt"]) for i in (0, -1))
     return (last - first).total_seconds() / (len(records) - 1), len(records)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# debian-packages.sh PACKAGE... : install the Debian packages the real-node lane builds with, when one
-# is missing and this is a root shell with apt-get (a fresh CI or dev machine). Elsewhere it installs
-# nothing, and the calling script names what is missing.
+# debian-packages.sh PACKAGE... : install the Debian packages the builds and tests need (the real-node
+# lane's build tools, the tests' PostgreSQL), when one is missing and this is a root shell with apt-get
+# (a fresh CI or dev machine). Elsewhere it installs nothing, and the caller names what is missing.
 set -euo pipefail
 missing=()
 for package; do

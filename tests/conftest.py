@@ -20,6 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 
+from local_postgres import LocalPostgres  # noqa: E402
 from support import Cluster, OperatorProcess  # noqa: E402
 
 
@@ -112,3 +113,24 @@ def solo_namespace(cluster: Cluster, crd_installed: None, request: pytest.Fixtur
     finally:
         for proc in paused:
             proc.start()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A PostgreSQL server of the session's own (127.0.0.1). A missing PostgreSQL fails, never skips."""
+    try:
+        server = LocalPostgres()
+        server.start()
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        pytest.fail(f"the test PostgreSQL did not start: {exc} {detail.decode(errors='replace')}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: LocalPostgres) -> str:
+    """The DSN of a fresh, empty database on the session's PostgreSQL."""
+    return postgres_server.database()

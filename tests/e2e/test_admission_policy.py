@@ -76,6 +76,10 @@ REFUSED = {
     "spec.template.env": {
         "template": {"env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db-password", "key": "p"}}}]}
     },
+    # The DSN reaches the runner's environment, where the workflow's code can read it.
+    "spec.checkpoint.store": {
+        "checkpoint": {"store": {"postgres": {"dsnSecretRef": {"name": "db-password", "key": "p"}}}}
+    },
     "spec.image": {"image": "evil.example.com/miner:latest"},
 }
 

@@ -10,6 +10,8 @@ Invariants per cell, against an uninterrupted run of the same shape: the run Suc
 result and the same step records; every side effect happened, and at most the steps in flight at the
 fault ran twice; every checkpoint that status points at (latest and history) is intact. The matrix is
 printed as `cells passed / cells`. `KWF_FAULT_CELLS=<regex>` picks cells (e.g. `offloaded`).
+The `postgres` shape keeps its Contexts in the session's PostgreSQL (spec.checkpoint.store): there the
+"chunk" boundaries are the Context's database write.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from kube_workflows.checkpoint import decode_checkpoint
 from kube_workflows.runner.reporter import chunk_payload
@@ -57,6 +61,13 @@ SHAPES = (
         CHAIN,
         {"steps": 5, "delay": 0.1, "pad": 8192},
         {"checkpoint": {"inlineLimitBytes": 1024}},
+        ("before-chunk@3", "after-chunk@3", "before-checkpoint@3", "after-checkpoint@3", "before-final", "after-final"),
+    ),
+    Shape(
+        "postgres",
+        CHAIN,
+        {"steps": 5, "delay": 0.1, "pad": 8192},
+        {"checkpoint": {"store": {"postgres": {"dsnSecretRef": {"name": "checkpoints-db", "key": "dsn"}}}}},
         ("before-chunk@3", "after-chunk@3", "before-checkpoint@3", "after-checkpoint@3", "before-final", "after-final"),
     ),
     Shape(
@@ -140,16 +151,24 @@ def finish(cluster: Cluster, namespace: str, name: str, shape: Shape, timeout: f
     raise AssertionError(f"{name} did not finish in {timeout}s: {json.dumps(status)[:2000]}")
 
 
-def intact(cluster: Cluster, namespace: str, status: dict[str, Any]) -> list[str]:
+def intact(cluster: Cluster, namespace: str, run: dict[str, Any], dsn: str) -> list[str]:
     """Problems with the checkpoints status points at (latest, previous, history): each must decode and
     match its sha256."""
     problems = []
+    status = run.get("status") or {}
     kept = [status.get("checkpoint"), status.get("previousCheckpoint"), *(status.get("history") or [])]
     for checkpoint in filter(None, kept):
         if checkpoint.get("storage") == "Omitted":
             continue
         data = checkpoint.get("data", "")
-        if checkpoint.get("chunks"):
+        if checkpoint.get("storage") == "PostgreSQL":
+            key = f"{namespace}/{run['metadata']['name']}/{run['metadata']['uid']}"
+            with psycopg.connect(dsn) as db:
+                row = db.execute(
+                    "SELECT data FROM kwf_contexts WHERE run_id = %s AND seq = %s", (key, checkpoint["seq"])
+                ).fetchone()
+            data = row[0] if row else ""
+        elif checkpoint.get("chunks"):
             read = (
                 cluster.core.read_namespaced_secret
                 if checkpoint.get("storage") == "Secret"
@@ -174,7 +193,7 @@ def stopped(cluster: Cluster, namespace: str, pod: str) -> bool:
     return False
 
 
-def run_cell(cluster: Cluster, namespace: str, cell: Cell, reference: dict[str, Any], tmp: Path) -> Cell:
+def run_cell(cluster: Cluster, namespace: str, cell: Cell, reference: dict[str, Any], tmp: Path, dsn: str) -> Cell:
     shape, name = cell.shape, cell.name
     record = tmp / f"{name}.record"
     point, _, attempt = cell.point.partition("#")
@@ -196,9 +215,17 @@ def run_cell(cluster: Cluster, namespace: str, cell: Cell, reference: dict[str, 
             )
 
         pod_name = wait_for(f"{name}'s pod to pause at {cell.point}", paused_pod, timeout=180, interval=0.3)
+        # As the Job would: with the DSN when the run's Contexts are in PostgreSQL.
+        store = {"KWF_CHECKPOINT_DSN": dsn} if "store" in shape.spec.get("checkpoint", {}) else {}
         replacement = subprocess.Popen(
             [KWF, "runner"],
-            env={**cluster.env(), "KWF_RUN_NAME": name, "KWF_RUN_NAMESPACE": namespace, "KWF_POD_NAME": f"{name}-r"},
+            env={
+                **cluster.env(),
+                **store,
+                "KWF_RUN_NAME": name,
+                "KWF_RUN_NAMESPACE": namespace,
+                "KWF_POD_NAME": f"{name}-r",
+            },
             stdout=subprocess.DEVNULL,
             stderr=(tmp / f"{name}.replacement.log").open("w"),
         )
@@ -243,7 +270,7 @@ def run_cell(cluster: Cluster, namespace: str, cell: Cell, reference: dict[str, 
     allowed = shape.in_flight + (1 if cell.action == "pause" else 0)
     if extra > allowed:
         cell.problems.append(f"{extra} side effects ran again (at most {allowed} may): {dict(effects)}")
-    cell.problems.extend(intact(cluster, namespace, status))
+    cell.problems.extend(intact(cluster, namespace, cluster.run(namespace, name), dsn))
     return cell
 
 
@@ -261,7 +288,7 @@ def reference_run(cluster: Cluster, namespace: str, shape: Shape, tmp: Path) -> 
 
 
 def test_every_write_boundary_crash_and_stale_writer(
-    cluster: Cluster, operator: OperatorProcess, namespace: str, tmp_path: Path
+    cluster: Cluster, operator: OperatorProcess, namespace: str, tmp_path: Path, postgres_dsn: str
 ) -> None:
     chosen = re.compile(os.environ.get("KWF_FAULT_CELLS", "."))
     cells = [
@@ -273,6 +300,9 @@ def test_every_write_boundary_crash_and_stale_writer(
     ]
     assert cells, f"KWF_FAULT_CELLS={chosen.pattern!r} picks no cell"
     shapes = {c.shape.name: c.shape for c in cells}
+    cluster.core.create_namespaced_secret(
+        namespace, {"metadata": {"name": "checkpoints-db"}, "stringData": {"dsn": postgres_dsn}}
+    )
     with ThreadPoolExecutor(max_workers=len(shapes)) as pool:
         references = dict(
             zip(
@@ -282,10 +312,13 @@ def test_every_write_boundary_crash_and_stale_writer(
     offloaded = references.get("offloaded")
     if offloaded:  # the shape is what it says
         assert offloaded["status"]["checkpoint"]["chunks"], "the offloaded shape's checkpoints stayed inline"
+    postgres = references.get("postgres")
+    if postgres:
+        assert postgres["status"]["checkpoint"]["storage"] == "PostgreSQL", "the postgres shape's stayed in status"
 
     def attempt(cell: Cell) -> Cell:
         try:
-            return run_cell(cluster, namespace, cell, references[cell.shape.name], tmp_path)
+            return run_cell(cluster, namespace, cell, references[cell.shape.name], tmp_path, postgres_dsn)
         except AssertionError as exc:
             cell.problems.append(str(exc)[:1500])
             return cell

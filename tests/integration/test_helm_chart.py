@@ -165,6 +165,17 @@ def test_metrics_service_and_service_monitor(helm: str) -> None:
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
 
 
+def test_the_installs_checkpoint_store_reaches_the_operator_as_json(helm: str) -> None:
+    store = {"postgres": {"dsnSecretRef": {"name": "kwf-postgres", "key": "dsn"}}}
+    container = operator_container(render(helm, "--set-json", f"runner.checkpointStore={json.dumps(store)}"))
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert json.loads(env["KWF_DEFAULT_CHECKPOINT_STORE"]) == store
+    assert "KWF_DEFAULT_CHECKPOINT_STORE" not in {e["name"] for e in operator_container(render(helm))["env"]}
+    bad = ["--set-json", 'runner.checkpointStore={"postgres": {"dsnSecretRef": {"name": "x"}}}']
+    result = subprocess.run([helm, "template", "x", str(CHART), *bad], capture_output=True, text=True)
+    assert result.returncode != 0 and "schema" in result.stderr, result.stderr
+
+
 def test_schema_rejects_unknown_and_invalid_values(helm: str) -> None:
     for bad in (["--set", "replicas=2"], ["--set", "metrics.serviceMonitor.enabled=true"]):
         result = subprocess.run([helm, "template", "x", str(CHART), *bad], capture_output=True, text=True)

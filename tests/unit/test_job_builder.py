@@ -2,6 +2,7 @@ from typing import Any
 
 from kube_workflows.builders import build_runner_identity, build_runner_job
 from kube_workflows.models import exit_codes
+from kube_workflows.models.workflowrun import CheckpointStoreSpec
 
 
 def run(**spec: Any) -> dict[str, Any]:
@@ -161,3 +162,25 @@ def test_a_long_runs_later_jobs_fit_a_label_and_stay_distinct() -> None:
     long["metadata"].update(name="x" * 63, uid="0a1b2c3d-4e5f-6789-abcd-ef0123456789")
     names = {build_runner_job(long, "i", segment=n)["metadata"]["name"] for n in (1, 2, 3, 12)}
     assert len(names) == 4 and all(len(n) <= 63 for n in names)
+
+
+POSTGRES = {"postgres": {"dsnSecretRef": {"name": "kwf-postgres", "key": "dsn"}}}
+DSN_ENV = {"name": "KWF_CHECKPOINT_DSN", "valueFrom": {"secretKeyRef": {"name": "kwf-postgres", "key": "dsn"}}}
+
+
+def test_a_postgres_store_reaches_the_runner_as_env_from_its_secret_and_no_role_rule() -> None:
+    wfr = run(checkpoint={"store": POSTGRES})
+    assert DSN_ENV in container(build_runner_job(wfr, "img"))["env"]
+    _, role, _ = build_runner_identity(wfr)
+    assert all("secrets" not in r["resources"] for r in role["rules"])
+
+
+def test_the_installs_default_store_applies_to_runs_that_name_none() -> None:
+    default = CheckpointStoreSpec.model_validate(POSTGRES)
+    assert DSN_ENV in container(build_runner_job(run(), "img", default_store=default))["env"]
+    assert all(e["name"] != "KWF_CHECKPOINT_DSN" for e in container(build_runner_job(run(), "img"))["env"])
+    own = {"postgres": {"dsnSecretRef": {"name": "team-db", "key": "url"}}}
+    env = container(build_runner_job(run(checkpoint={"store": own}), "img", default_store=default))["env"]
+    assert [e["valueFrom"]["secretKeyRef"] for e in env if e["name"] == "KWF_CHECKPOINT_DSN"] == [
+        {"name": "team-db", "key": "url"}
+    ]

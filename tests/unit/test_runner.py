@@ -477,3 +477,60 @@ async def test_the_status_store_reads_back_what_the_runner_wrote() -> None:
     assert saved.steps_completed == 3 and saved.context["is_running"] is False
     with pytest.raises(ValueError, match="not other"):
         store.read_checkpoint("other")
+
+
+class DictContexts:
+    """spec.checkpoint.store in memory: what `context_store.PostgresContexts` keeps in PostgreSQL."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[str, int], tuple[str, str]] = {}
+
+    def write(self, seq: int, encoded: Any, *, keep: int) -> None:
+        self.kept[("ns/r/uid-r", seq)] = (encoded.data, encoded.sha256)
+        self.kept = {k: v for k, v in self.kept.items() if seq - keep <= k[1] <= seq}
+
+    def read(self, key: str, seq: int) -> tuple[str, str] | None:
+        return self.kept.get((key, seq))
+
+
+async def test_with_a_context_store_status_keeps_only_seq_digest_and_size_and_resume_reads_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kube_workflows.runner import context_store
+
+    contexts = DictContexts()
+    monkeypatch.setattr(context_store, "from_env", lambda run, attempt: contexts)
+    record = tmp_path / "rec"
+    runs = InMemoryApi({"r": new_run("r", "kwf_testflows.steps:StepChain", input={"steps": 6, "record": str(record)})})
+    runs.supersede_after = 3
+    code, _ = await run_once(runs, "r")
+    assert code == exit_codes.SUPERSEDED
+    checkpoint = runs["r"]["status"]["checkpoint"]
+    assert checkpoint["storage"] == "PostgreSQL" and checkpoint["data"] == "" and "chunks" not in checkpoint
+    assert checkpoint["seq"] == 3 and checkpoint["sizeBytes"] > 0
+    assert contexts.kept[("ns/r/uid-r", 3)][1] == checkpoint["sha256"]
+    # Checkpoint 4 reached the store before its status write was refused: status never pointed at it, and
+    # the next pod writes seq 4 again over it. One more than status points at is kept, to spare.
+    assert sorted(seq for _, seq in contexts.kept) == [2, 3, 4]
+
+    code, _ = await run_once(runs, "r", pod="pod-2")
+    assert code == exit_codes.SUCCEEDED
+    assert record.read_text().splitlines() == [
+        "step 1 - 1", "step 2 - 1", "step 3 - 1", "step 3 - 3", "step 4 - 3", "step 5 - 3", "step 6 - 3"
+    ]  # fmt: skip
+    status = runs["r"]["status"]
+    assert status["result"] == {"steps": 6, "total": 21}
+    assert status["checkpoint"]["data"] == "" and "previousCheckpoint" not in status
+    final = contexts.read("ns/r/uid-r", status["checkpoint"]["seq"])
+    assert final is not None and decode_checkpoint(final[0], sha256=status["checkpoint"]["sha256"])
+
+
+async def test_a_checkpoint_in_postgres_without_the_dsn_fails_naming_the_setting() -> None:
+    runs = InMemoryApi({"r": new_run("r", "kwf_testflows.steps:StepChain")})
+    runs["r"]["status"] = {
+        "checkpoint": {"seq": 3, "data": "", "storage": "PostgreSQL", "encoding": "json+zlib+base64", "sha256": "x"}
+    }
+    code, _ = await run_once(runs, "r")
+    assert code == exit_codes.INVALID_RUN
+    error = runs["r"]["status"]["error"]
+    assert error["reason"] == "CheckpointStoreMissing" and "spec.checkpoint.store.postgres" in error["message"]

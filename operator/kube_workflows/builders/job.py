@@ -21,7 +21,7 @@ from kube_workflows.models.names import (
     bounded_name,
     run_labels,
 )
-from kube_workflows.models.workflowrun import effective_spec
+from kube_workflows.models.workflowrun import CHECKPOINT_DSN_ENV, CheckpointStoreSpec, effective_spec
 
 RUNNER_CONTAINER = "runner"
 RUNNER_UID = 65532  # "nonroot" in distroless and our Dockerfile
@@ -53,10 +53,25 @@ def _field_env(name: str, path: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
 
 
+def checkpoint_store_env(store: CheckpointStoreSpec | None) -> list[dict[str, Any]]:
+    """The runner's env for an external Context store: the DSN straight from its Secret (the kubelet reads
+    it, so neither the operator nor the runner's Role needs a right on Secrets)."""
+    if store is None or store.postgres is None:
+        return []
+    ref = store.postgres.dsn_secret_ref
+    return [{"name": CHECKPOINT_DSN_ENV, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}]
+
+
 def build_runner_job(
-    run: dict[str, Any], default_image: str, *, segment: int = 1, restarts_before: int = 0
+    run: dict[str, Any],
+    default_image: str,
+    *,
+    segment: int = 1,
+    restarts_before: int = 0,
+    default_store: CheckpointStoreSpec | None = None,
 ) -> dict[str, Any]:
-    """The Job for a WorkflowRun (a dict as the API returns it): its `segment`-th, counting resumes."""
+    """The Job for a WorkflowRun (a dict as the API returns it): its `segment`-th, counting resumes.
+    `default_store` is the install's spec.checkpoint.store, for runs that set none."""
     name = run["metadata"]["name"]
     spec = WorkflowRunSpec.model_validate(effective_spec(run))
     template = spec.template
@@ -70,6 +85,7 @@ def build_runner_job(
             _field_env("KWF_RUN_NAMESPACE", "metadata.namespace"),
             _field_env("KWF_POD_NAME", "metadata.name"),
             {"name": "PYTHONUNBUFFERED", "value": "1"},
+            *checkpoint_store_env(spec.checkpoint.store or default_store),
             *template.env,
         ],
         "securityContext": {

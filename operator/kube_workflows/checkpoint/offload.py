@@ -28,6 +28,8 @@ ATTEMPT_ANNOTATION = "kube-workflows.dev/attempt"
 SEQ_ANNOTATION = "kube-workflows.dev/seq"
 # status.checkpoint.storage of a final checkpoint whose Context was over spec.checkpoint.maxBytes.
 OMITTED = "Omitted"
+# status.checkpoint.storage of one whose Context is in spec.checkpoint.store.postgres's database.
+POSTGRES = "PostgreSQL"
 
 
 def storage_kind(sensitive: bool) -> str:

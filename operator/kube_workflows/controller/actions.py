@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,8 +18,17 @@ from kube_workflows.controller import children, fence, queueing, timers
 from kube_workflows.controller import status as run_status
 from kube_workflows.controller.steering import Action, decide
 from kube_workflows.models import GROUP, KIND, TERMINAL_PHASES, VERSION, Phase
+from kube_workflows.models.workflowrun import CheckpointStoreSpec
 
 log = logging.getLogger(__name__)
+
+# The install's spec.checkpoint.store for runs that set none (the chart's runner.checkpointStore, as JSON).
+# Read once: a resumed pod reads status.checkpoint.storage to know where its Context is, whatever this says.
+DEFAULT_CHECKPOINT_STORE = (
+    CheckpointStoreSpec.model_validate_json(os.environ["KWF_DEFAULT_CHECKPOINT_STORE"])
+    if os.environ.get("KWF_DEFAULT_CHECKPOINT_STORE", "{}") != "{}"
+    else None
+)
 
 
 def read_run(namespace: str, name: str) -> dict[str, Any] | None:
@@ -274,7 +284,9 @@ def _create_segment_job(run: dict[str, Any], default_image: str, restarts: int) 
     None when its name is taken by an object that is not the run's: the run has failed."""
     status = run.get("status") or {}
     segment = int(status.get("segment") or 1) + 1
-    job = build_runner_job(run, default_image, segment=segment, restarts_before=restarts)
+    job = build_runner_job(
+        run, default_image, segment=segment, restarts_before=restarts, default_store=DEFAULT_CHECKPOINT_STORE
+    )
     try:
         children.create_child(job)
     except children.ChildNameConflict as exc:

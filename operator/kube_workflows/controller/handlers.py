@@ -188,7 +188,7 @@ def start_run(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, ret
         if source is None:
             message = f"waiting for spec.contextFrom WorkflowRun {spec.context_from.name} to succeed"
             _wait_pending(patch, run, body, retry, "WaitingForContext", message)
-    job = build_runner_job(run, DEFAULT_RUNNER_IMAGE)
+    job = build_runner_job(run, DEFAULT_RUNNER_IMAGE, default_store=actions.DEFAULT_CHECKPOINT_STORE)
     try:
         for obj in build_runner_identity(run, source):
             children.create_child(obj)

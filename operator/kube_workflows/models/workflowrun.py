@@ -35,8 +35,46 @@ class _Model(BaseModel):
     )
 
 
+# The runner's env var holding spec.checkpoint.store.postgres's connection string (from its Secret).
+CHECKPOINT_DSN_ENV = "KWF_CHECKPOINT_DSN"
+
+
+class SecretKeyRef(_Model):
+    """A key of a Secret in the run's namespace."""
+
+    name: str = Field(description="Name of the Secret.", pattern=NAME_PATTERN, max_length=253)
+    key: str = Field(description="Key of the Secret's data.", min_length=1, max_length=253)
+
+
+class PostgresStoreSpec(_Model):
+    """A PostgreSQL database holding the runs' Contexts (kube_workflows.runtime.PostgresStore's tables)."""
+
+    dsn_secret_ref: SecretKeyRef = Field(
+        description="The Secret key holding a libpq connection string or URI "
+        '("postgresql://user:password@host:5432/db"). It reaches the runner pod as an env var from the Secret, '
+        "so the runner's Role needs no Secret right."
+    )
+
+
+class CheckpointStoreSpec(_Model):
+    """Where the Context of each checkpoint goes instead of status (or owned ConfigMaps and Secrets)."""
+
+    postgres: PostgresStoreSpec | None = Field(
+        default=None,
+        description="Into PostgreSQL: status.checkpoint keeps the seq, sha256 and sizes (storage PostgreSQL), "
+        "the database the Context (a sensitive run's too), written in a transaction that checks the pod's attempt.",
+    )
+
+
 class CheckpointPolicy(_Model):
     """Where checkpoints go. Small ones live in status; larger ones in owned ConfigMaps or Secrets."""
+
+    store: CheckpointStoreSpec | None = Field(
+        default=None,
+        description="An external store for the Context (postgres). Unset: the operator's default (the chart's "
+        "runner.checkpointStore), else status and owned ConfigMaps or Secrets. For many runs checkpointing "
+        "every step, it keeps the Contexts out of the API server and etcd.",
+    )
 
     inline_limit_bytes: int = Field(
         default=32 * 1024,
@@ -319,7 +357,9 @@ class Checkpoint(_Model):
     data: str = Field(
         default="", description="The Context (llama-index-workflows JsonSerializer), encoded; empty when offloaded."
     )
-    storage: str = Field(default="Inline", description="Inline, ConfigMap or Secret.")
+    storage: str = Field(
+        default="Inline", description="Inline, ConfigMap, Secret or PostgreSQL (spec.checkpoint.store.postgres)."
+    )
     chunks: list[str] = Field(
         default_factory=list,
         description="Names of the owned ConfigMaps/Secrets holding data (key `data`), in order, when offloaded.",

@@ -29,7 +29,7 @@ from kube_workflows.checkpoint.outputs import ERROR_KEY, withheld_error
 from kube_workflows.checkpoint.outputs import to_text as outputs_text
 from kube_workflows.models import WorkflowRunSpec, exit_codes
 from kube_workflows.models.workflowrun import effective_spec
-from kube_workflows.runner import failpoints, outputs, patches
+from kube_workflows.runner import context_store, failpoints, outputs, patches
 from kube_workflows.runner.identity import RunnerIdentity
 from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, StatusTooLarge, Superseded
@@ -96,6 +96,14 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
     os.environ["KWF_ATTEMPT"] = str(attempt)
     os.environ[RUN_UID_ENV] = str(run["metadata"].get("uid") or "")
 
+    try:  # spec.checkpoint.store: its writes are fenced by this attempt too
+        contexts = await asyncio.to_thread(context_store.from_env, run, attempt)
+    except Superseded as exc:
+        log.warning("%s; stopping", exc)
+        return exit_codes.SUPERSEDED
+    except ApiUnavailable as exc:
+        log.error("cannot reach the checkpoint store: %s", exc)
+        return exit_codes.INFRASTRUCTURE
     policy = WorkflowRunSpec.model_validate(effective_spec(run)).checkpoint
     store = StatusStore(
         reporter,
@@ -112,6 +120,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         ),
         current=last or None,
         result_limit=WorkflowRunSpec.model_validate(effective_spec(run)).result_limit_bytes,
+        contexts=contexts,
     )
     # The same durable runtime a user runs in-process, over the run's status instead of a database.
     runtime = DurableRuntime(
@@ -140,7 +149,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         # onto the durable runtime.
         with runtime.registering():
             workflow = load_workflow(spec.workflow, spec.step_timeout_seconds)
-        restored = await asyncio.to_thread(restore_context, workflow, run, reporter)
+        restored = await asyncio.to_thread(restore_context, workflow, run, reporter, contexts)
         ctx, resuming = restored.ctx, restored.resuming
         if restored.recovered_from:
             older = restored.checkpoint or {}

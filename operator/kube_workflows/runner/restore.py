@@ -17,7 +17,8 @@ from workflows import Context, Workflow
 
 from kube_workflows.checkpoint import CheckpointError, decode_checkpoint, offload
 from kube_workflows.models import Phase, exit_codes
-from kube_workflows.models.workflowrun import effective_spec
+from kube_workflows.models.workflowrun import CHECKPOINT_DSN_ENV, effective_spec
+from kube_workflows.runner.context_store import ContextStore, run_key
 from kube_workflows.runner.reporter import Reporter
 from kube_workflows.runtime import compat
 from kube_workflows.runtime.durable import IncompatibleCheckpoint, restore
@@ -45,28 +46,32 @@ class Restored:
     recovered_from: dict[str, Any] | None = None
 
 
-def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter) -> Restored:
+def restore_context(
+    workflow: Workflow, run: dict[str, Any], reporter: Reporter, contexts: ContextStore | None = None
+) -> Restored:
     """The last checkpoint of this run (else the newest intact older one), or spec.contextFrom's."""
     status = run.get("status") or {}
     checkpoint = status.get("checkpoint")
     source = f"WorkflowRun {run['metadata']['name']}"
+    key = run_key(run)
     recovered_from = None
     if not checkpoint:
         context_from = run["spec"].get("contextFrom")
         if not context_from:
             return Restored(None, False)
-        checkpoint = source_checkpoint(reporter.read(context_from["name"]), context_from.get("seq"))
+        other = reporter.read(context_from["name"])
+        checkpoint = source_checkpoint(other, context_from.get("seq"))
         source = f"spec.contextFrom WorkflowRun {context_from['name']}"
-        data = load_checkpoint(reporter, checkpoint, source)
+        data = load_checkpoint(reporter, checkpoint, source, contexts, run_key(other))
     else:
         try:
-            data = load_checkpoint(reporter, checkpoint, source)
+            data = load_checkpoint(reporter, checkpoint, source, contexts, key)
         except RunFailure as damaged:
             # Not this run's own doing (its writes are fenced): someone changed or deleted a chunk. An
             # older intact checkpoint loses the steps since, which run again; failing would lose them all.
             for older in older_checkpoints(status):
                 try:
-                    data = load_checkpoint(reporter, older, source)
+                    data = load_checkpoint(reporter, older, source, contexts, key)
                 except RunFailure:
                     continue
                 log.warning("%s; resuming from the older checkpoint %s", damaged, older["seq"])
@@ -82,12 +87,21 @@ def restore_context(workflow: Workflow, run: dict[str, Any], reporter: Reporter)
     return Restored(ctx, compat.is_running(data), checkpoint, recovered_from)
 
 
-def load_checkpoint(reporter: Reporter, checkpoint: dict[str, Any], source: str) -> dict[str, Any]:
-    """A checkpoint's Context, read from status or its chunks and checked against its sha256."""
+def load_checkpoint(
+    reporter: Reporter,
+    checkpoint: dict[str, Any],
+    source: str,
+    contexts: ContextStore | None = None,
+    key: str = "",
+) -> dict[str, Any]:
+    """A checkpoint's Context, read from status, its chunks or `contexts` (run `key`'s), and checked
+    against its sha256."""
     seq = checkpoint.get("seq")
     try:
         encoded = checkpoint.get("data", "")
-        if checkpoint.get("chunks"):
+        if checkpoint.get("storage") == offload.POSTGRES:
+            encoded = _stored_context(contexts, key, int(seq or 0), source)
+        elif checkpoint.get("chunks"):
             kind = checkpoint.get("storage", "ConfigMap")
             encoded = "".join(reporter.read_chunk(kind, name) for name in checkpoint["chunks"])
         return decode_checkpoint(encoded, encoding=checkpoint.get("encoding", ""), sha256=checkpoint.get("sha256"))
@@ -97,6 +111,19 @@ def load_checkpoint(reporter: Reporter, checkpoint: dict[str, Any], source: str)
         if exc.status != 404:
             raise
         raise RunFailure("CheckpointCorrupt", f"{source}: checkpoint {seq}: chunk missing: {exc.reason}") from exc
+
+
+def _stored_context(contexts: ContextStore | None, key: str, seq: int, source: str) -> str:
+    if contexts is None:
+        raise RunFailure(
+            "CheckpointStoreMissing",
+            f"{source}: checkpoint {seq} is in PostgreSQL, but this pod has no {CHECKPOINT_DSN_ENV}: set "
+            "spec.checkpoint.store.postgres (or the install's runner.checkpointStore) back",
+        )
+    found = contexts.read(key, seq)
+    if found is None:
+        raise RunFailure("CheckpointCorrupt", f"{source}: checkpoint {seq}: not in the checkpoint database")
+    return found[0]
 
 
 def older_checkpoints(status: dict[str, Any]) -> list[dict[str, Any]]:

@@ -3,7 +3,8 @@
 Each write is one fenced JSON patch of status (see `reporter.Reporter`): the checkpoint, the records
 of the steps it covers, and what runs next. A checkpoint over spec.checkpoint.inlineLimitBytes (or any
 with history kept, or a sensitive run's) is first written into owned ConfigMap or Secret chunks, which
-status then points at (see `checkpoint.offload`).
+status then points at (see `checkpoint.offload`). With spec.checkpoint.store, every Context is first written
+there instead (`context_store`), and status keeps its seq, sha256 and sizes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from kube_workflows.checkpoint.outputs import REQUESTS_KEY, RESULT_KEY
 from kube_workflows.checkpoint.outputs import to_text as outputs_text
 from kube_workflows.models.workflowrun import CheckpointPolicy
 from kube_workflows.runner import failpoints, outputs, patches
+from kube_workflows.runner.context_store import ContextStore, run_key
 from kube_workflows.runner.reporter import Reporter
 from kube_workflows.runner.restore import load_checkpoint
 from kube_workflows.runtime.store import Checkpoint, SavedCheckpoint
@@ -41,6 +43,7 @@ class StatusStore:
         records: patches.Records | None = None,
         current: dict[str, Any] | None = None,
         result_limit: int = 64 * 1024,
+        contexts: ContextStore | None = None,
     ) -> None:
         self.reporter = reporter
         self.result_limit = result_limit  # spec.resultLimitBytes: a larger result goes to <run>-outputs
@@ -50,6 +53,7 @@ class StatusStore:
         self.seq = seq
         self.records = records or patches.Records(history_keep=policy.history)
         self.current = current  # the checkpoint status points at (its offload slot is in use)
+        self.contexts = contexts  # spec.checkpoint.store: the Contexts go there, not into status or chunks
 
     @property
     def attempt(self) -> int:
@@ -74,13 +78,14 @@ class StatusStore:
         itself resumes through `restore.restore_context`, which also falls back to an older intact
         checkpoint and follows spec.contextFrom.)"""
         self._check(run_id)
-        status = self.reporter.read().get("status") or {}
+        run = self.reporter.read()
+        status = run.get("status") or {}
         checkpoint = status.get("checkpoint")
         if not checkpoint:
             return None
         source = f"WorkflowRun {run_id}"
         return SavedCheckpoint(
-            context=load_checkpoint(self.reporter, checkpoint, source),
+            context=load_checkpoint(self.reporter, checkpoint, source, self.contexts, run_key(run)),
             steps_completed=int(checkpoint.get("stepsCompleted") or 0),
             events_delivered=int(checkpoint.get("eventsDelivered") or 0),
             final=bool(checkpoint.get("final")),
@@ -150,6 +155,13 @@ class StatusStore:
         if too_large:
             # Still a final checkpoint: it is what says the workflow returned (spec.contextFrom refuses it).
             value.update(data="", storage=offload.OMITTED)
+        elif self.contexts is not None:
+            # Before status points at it, as chunks are. Kept: the one status points at until this write
+            # lands, one more to spare, and what status.history lists.
+            failpoints.reached("before-chunk")  # the Context's own write, as a chunk's is
+            self.contexts.write(self.seq, encoded, keep=max(2, self.policy.history + 1))
+            failpoints.reached("after-chunk")
+            value.update(data="", storage=offload.POSTGRES)
         elif self.policy.history or self.policy.sensitive or encoded.stored_bytes > self.policy.inline_limit_bytes:
             # A sensitive run's Context never sits in status, however small (it is readable by anyone who
             # may get the WorkflowRun).

@@ -6,7 +6,8 @@
     result = await runtime.run(MyWorkflow(runtime=runtime), "order-42", **start)
 
 `DurableRuntime` is a llama-index-workflows runtime plugin (`Workflow(runtime=...)`) that writes
-through a `CheckpointStore`: `SqliteStore` in-process, the WorkflowRun's status in a kube-workflows
+through a `CheckpointStore`: `SqliteStore` in-process, `PostgresStore` (the `postgres` extra) for many
+runs or many machines, the WorkflowRun's status in a kube-workflows
 pod (the runner uses this same runtime). Write your own store by implementing the four methods of
 `CheckpointStore`.
 """
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kube_workflows.runtime.durable import DurableRuntime, IncompatibleCheckpoint, restore
     from kube_workflows.runtime.library_version import UnsupportedLibrary
+    from kube_workflows.runtime.postgres import PostgresStore
     from kube_workflows.runtime.sqlite import SqliteStore
     from kube_workflows.runtime.store import Checkpoint, CheckpointStore, SavedCheckpoint, Superseded
 
@@ -29,6 +31,7 @@ _HOMES = {
     "CheckpointStore": "store",
     "DurableRuntime": "durable",
     "IncompatibleCheckpoint": "durable",
+    "PostgresStore": "postgres",  # needs the `postgres` extra (psycopg); importing this package does not
     "SavedCheckpoint": "store",
     "SqliteStore": "sqlite",
     "Superseded": "store",
@@ -40,6 +43,7 @@ __all__ = [
     "CheckpointStore",
     "DurableRuntime",
     "IncompatibleCheckpoint",
+    "PostgresStore",
     "SavedCheckpoint",
     "SqliteStore",
     "Superseded",
