@@ -130,6 +130,27 @@ def test_forbid_skips_while_a_run_is_active_and_replace_cancels_it(
     wait_for("a second Forbid run", lambda: len(runs_of(cluster, namespace, "forbid")) >= 2, timeout=60, interval=1)
 
 
+
+def test_allow_starts_the_next_time_while_earlier_runs_are_still_active(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, tmp_path: Path
+) -> None:
+    cluster.apply(cron("allow", "*/2 * * * * *", gated(tmp_path / "a")), namespace)  # Allow is the default
+
+    def active_runs() -> list[dict[str, Any]]:
+        return [
+            r
+            for r in runs_of(cluster, namespace, "allow")
+            if (r.get("status") or {}).get("phase") not in ("Cancelled", "Succeeded", "Failed")
+        ]
+
+    wait_for("two runs active at once", lambda: len(active_runs()) >= 2, timeout=60, interval=1)
+    assert len(cron_status(cluster, namespace, "allow")["active"]) >= 2
+    assert "Skipped" not in events_of(cluster, namespace, "allow")
+    cluster.kubectl("patch", "cwfr", "allow", "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    (tmp_path / "a").touch()
+    wait_for("the runs to finish", lambda: not active_runs(), timeout=90, interval=1)
+
+
 def test_no_second_run_for_a_time_across_restarts_and_two_operators(
     cluster: Cluster, solo_namespace: str, tmp_path: Path
 ) -> None:
