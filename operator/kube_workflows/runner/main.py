@@ -35,6 +35,7 @@ from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, StatusTooLarge, Superseded
 from kube_workflows.runner.restore import RunFailure, restore_context
 from kube_workflows.runner.status_store import CheckpointTooLarge, StatusStore
+from kube_workflows.runner.stream import StreamWindow
 from kube_workflows.runtime import compat
 from kube_workflows.runtime._engine import RunRecorder
 from kube_workflows.runtime.durable import DurableRuntime
@@ -112,6 +113,8 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         ),
         current=last or None,
         result_limit=WorkflowRunSpec.model_validate(effective_spec(run)).result_limit_bytes,
+        # Sequence numbers go on from the last pod's.
+        stream=StreamWindow.from_status(status.get("stream"), withhold=policy.sensitive),
     )
     # The same durable runtime a user runs in-process, over the run's status instead of a database.
     runtime = DurableRuntime(
