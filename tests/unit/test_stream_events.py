@@ -139,6 +139,15 @@ async def test_an_input_request_is_published_with_the_park_write_and_the_answer_
     assert messages(status)[-1] == "hello Ada" and sequences(status) == [1, 2, 3]
 
 
+async def test_what_a_failing_step_streamed_is_published_with_the_error() -> None:
+    runs = InMemoryApi(r=new_run("r", CHAIN, input={"steps": 3, "per_step": 1, "fail_at": 2}))
+    assert (await run_once(runs, "r"))[0] == exit_codes.WORKFLOW_RAISED
+    status = runs["r"]["status"]
+    assert status["error"]["reason"] == "WorkflowRaised"
+    assert messages(status) == ["step 1 part 1", "step 2 part 1"] and sequences(status) == [1, 2]
+    assert stream_ops(runs.patches[-1])  # the error write
+
+
 async def test_a_sensitive_runs_event_values_stay_out_of_status() -> None:
     runs = InMemoryApi(r=new_run("r", CHAIN, input={"steps": 1, "per_step": 1}, checkpoint={"sensitive": True}))
     assert (await run_once(runs, "r"))[0] == exit_codes.SUCCEEDED

@@ -5,7 +5,7 @@
 that step streams its events again on the next pod); `big` adds an event of that many bytes to step 1;
 `quiet` steps (their numbers) stream nothing; `ask` asks for a name after the last step
 (InputRequiredEvent) and streams the answer; `record`: a file each step appends "<i> <attempt>" to once
-it has streamed; `pad`: that many dots after each message.
+it has streamed; `pad`: that many dots after each message; step `fail_at` raises once it has streamed.
 
 `ParallelStreams`: a fast and a slow step run at once and both stream; the slow one waits for
 `release` after streaming, so a checkpoint taken when the fast one completes must not publish the slow
@@ -38,6 +38,10 @@ async def _held(release: str | None) -> None:
         await asyncio.sleep(0.05)
 
 
+INPUTS: dict[str, Any] = {"steps": 5, "per_step": 2, "hold_at": None, "release": None, "record": None}
+INPUTS |= {"pad": 0, "fail_at": None, "big": 0, "quiet": [], "ask": False}
+
+
 class StreamChain(Workflow):
     def __init__(self, **kwargs: Any) -> None:  # runtime=... for a DurableRuntime in-process
         super().__init__(timeout=None, **kwargs)
@@ -45,16 +49,8 @@ class StreamChain(Workflow):
     @step
     async def begin(self, ctx: Context, ev: StartEvent) -> Next:
         async with ctx.store.edit_state() as state:
-            for key, default in (
-                ("steps", 5),
-                ("per_step", 2),
-                ("hold_at", None),
-                ("release", None),
-                ("record", None),
-                ("pad", 0),
-            ):
+            for key, default in INPUTS.items():
                 state[key] = ev.get(key, default)
-            state["big"], state["quiet"], state["ask"] = ev.get("big", 0), ev.get("quiet", []), ev.get("ask", False)
             state["delay"] = float(ev.get("delay", 0.0))
         return Next(i=1)
 
@@ -73,6 +69,8 @@ class StreamChain(Workflow):
                 f.write(f"{ev.i} {os.environ.get('KWF_ATTEMPT', '-')}\n")
         if state["hold_at"] == ev.i:
             await _held(state["release"])
+        if state["fail_at"] == ev.i:
+            raise RuntimeError(f"step {ev.i} gives up")
         if ev.i < state["steps"]:
             return Next(i=ev.i + 1)
         if state["ask"]:
