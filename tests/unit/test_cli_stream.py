@@ -35,17 +35,21 @@ def test_truncated_and_withheld_events_say_so() -> None:
 
 
 def test_only_the_events_after_the_last_printed_are_printed() -> None:
-    lines, last = stream.event_lines(window(1, 4), after=2)
-    assert [line.split()[0] for line in lines] == ["[3]", "[4]"] and last == 4
-    assert stream.event_lines(window(1, 4), after=4) == ([], 4)
-    assert stream.event_lines(None, after=0) == ([], 0)
+    missed, lines, last = stream.event_lines(window(1, 4), after=2)
+    assert missed is None and [line.split()[0] for line in lines] == ["[3]", "[4]"] and last == 4
+    assert stream.event_lines(window(1, 4), after=4) == (None, [], 4)
+    assert stream.event_lines(None, after=0) == (None, [], 0)
 
 
 def test_events_the_window_dropped_before_they_were_read_are_reported_once() -> None:
-    lines, last = stream.event_lines(window(51, 150), after=10)
-    assert lines[0] == "(events 11-50 no longer kept: status.stream holds the newest 100, 32 KiB)"
-    assert lines[1].startswith("[51] ") and last == 150 and len(lines) == 101
-    assert stream.event_lines(window(51, 150), after=50)[0][0].startswith("[51] ")
+    missed, lines, last = stream.event_lines(window(51, 150), after=10)
+    assert missed == "(events 11-50 no longer kept: status.stream holds the newest 100, 32 KiB)"
+    assert lines[0].startswith("[51] ") and last == 150 and len(lines) == 100
+    assert stream.event_lines(window(51, 150), after=50)[0] is None
+    assert (
+        stream.event_lines(window(51, 150), after=49)[0]
+        == "(event 50 no longer kept: status.stream holds the newest 100, 32 KiB)"
+    )
 
 
 def test_logs_takes_events_and_watch_is_a_command() -> None:

@@ -194,9 +194,11 @@ def _events(namespace: str, name: str, *, follow: bool) -> int:
     versions = run_versions(namespace, name) if follow else iter([read_run(namespace, name)])
     try:
         for run in versions:
-            lines, after = stream.event_lines((run.get("status") or {}).get("stream"), after)
+            missed, lines, after = stream.event_lines((run.get("status") or {}).get("stream"), after)
+            if missed:
+                err(missed)
             for line in lines:
-                (err if line.startswith("(") else out)(line)
+                out(line)
             if not follow or finished(run):
                 break
     except RunGone:

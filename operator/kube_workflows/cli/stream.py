@@ -46,10 +46,9 @@ def event_line(event: Obj) -> str:
     return " ".join(words)
 
 
-def event_lines(stream: Obj | None, after: int) -> tuple[list[str], int]:
-    """Lines for the events after `after` (a note first when some were missed), and the last sequence."""
+def event_lines(stream: Obj | None, after: int) -> tuple[str | None, list[str], int]:
+    """For the events after `after`: a note when some were missed (else None), a line per event, and the
+    last sequence seen."""
     events, missed = unseen(stream, after)
-    lines = [missed_line(missed)] if missed else []
-    lines += [event_line(e) for e in events]
     last = max([after, *(int(e.get("sequence") or 0) for e in events)])
-    return lines, last
+    return (missed_line(missed) if missed else None), [event_line(e) for e in events], last

@@ -72,8 +72,8 @@ def wait_for_run(
             for line in render.progress_lines(previous, status):
                 emit(line)
             if events:
-                lines, after = stream.event_lines(status.get("stream"), after)
-                for line in lines:
+                missed, lines, after = stream.event_lines(status.get("stream"), after)
+                for line in [missed, *lines] if missed else lines:
                     emit(f"  {line}")
             if render.wait_changed(previous, status):
                 emit(f"  answer: {render.answer_hint(run)}")
