@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kube_workflows.cli import stream
+from kube_workflows.cli import describe, stream
 from kube_workflows.cli.main import build_parser
 
 
@@ -57,3 +57,11 @@ def test_logs_takes_events_and_watch_is_a_command() -> None:
     args = parser.parse_args(["logs", "r", "--events", "-f"])
     assert args.events and args.follow
     assert parser.parse_args(["watch", "r", "-n", "team"]).namespace == "team"
+
+
+def test_describe_shows_how_many_events_and_the_newest_five() -> None:
+    run = {"metadata": {"name": "r"}, "status": {"stream": window(3, 12)}}
+    lines = describe.stream_lines(run)
+    assert lines[0] == "Streamed events (12, 3-12 kept; kwf logs r --events):"
+    assert [line.split()[0] for line in lines[1:]] == ["[8]", "[9]", "[10]", "[11]", "[12]"]
+    assert describe.stream_lines({"status": {}}) == []
