@@ -20,6 +20,8 @@ from typing import Any
 from workflows import Context, Workflow, step
 from workflows.events import Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
 
+from kwf_testflows.contract import Fast, FastDone, Slow, SlowDone  # InFlightWrites' shape, streaming
+
 
 class ProgressEvent(Event):
     msg: str
@@ -83,22 +85,6 @@ class StreamChain(Workflow):
         return StopEvent(result={"name": ev.response})
 
 
-class Fast(Event):
-    pass
-
-
-class Slow(Event):
-    pass
-
-
-class FastDone(Event):
-    pass
-
-
-class SlowDone(Event):
-    pass
-
-
 class ParallelStreams(Workflow):
     def __init__(self) -> None:
         super().__init__(timeout=None)
@@ -119,7 +105,7 @@ class ParallelStreams(Workflow):
     async def slow(self, ctx: Context, ev: Slow) -> SlowDone:
         ctx.write_event_to_stream(ProgressEvent(msg="slow"))
         await _held(await ctx.store.get("release"))
-        return SlowDone()
+        return SlowDone(starts=1)
 
     @step
     async def join(self, ctx: Context, ev: FastDone | SlowDone) -> StopEvent | None:
