@@ -130,7 +130,6 @@ def test_forbid_skips_while_a_run_is_active_and_replace_cancels_it(
     wait_for("a second Forbid run", lambda: len(runs_of(cluster, namespace, "forbid")) >= 2, timeout=60, interval=1)
 
 
-
 def test_allow_starts_the_next_time_while_earlier_runs_are_still_active(
     cluster: Cluster, operator: OperatorProcess, namespace: str, tmp_path: Path
 ) -> None:

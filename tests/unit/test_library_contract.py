@@ -217,6 +217,52 @@ async def test_the_running_step_and_its_execution_id_are_visible_inside_it() -> 
         compat.current_step()
 
 
+class Streamer(Workflow):
+    @step
+    async def talk(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        ctx.write_event_to_stream(Note())
+        return StopEvent()
+
+
+class Note(Event):
+    pass
+
+
+class StreamObserving(BaseInternalRunAdapterDecorator):
+    """Records each streamed event's step execution, and what is known of it at each NOT_RUNNING."""
+
+    def __init__(self, decorated: InternalRunAdapter, log: list[tuple[str, Any]]) -> None:
+        super().__init__(decorated)
+        self.log = log
+
+    async def write_to_event_stream(self, event: Event) -> None:
+        if isinstance(event, Note):
+            invocation = compat.current_invocation()
+            assert invocation is not None
+            self.log.append(("note", (compat.invocation_step(invocation), compat.invocation_returned(invocation))))
+            self.log.append(("invocation", invocation))
+        elif isinstance(event, StepStateChanged) and event.step_state == StepState.NOT_RUNNING:
+            invocations = [value for what, value in self.log if what == "invocation"]
+            self.log.append(("not_running", [compat.invocation_returned(i) for i in invocations]))
+        await super().write_to_event_stream(event)
+
+
+async def test_a_streamed_event_names_its_step_execution_which_has_returned_by_its_not_running() -> None:
+    """The recorder publishes a step's events with that step's checkpoint: it needs to know which step
+    execution wrote each, to see it written before the step's NOT_RUNNING, and it returned by then."""
+    log: list[tuple[str, Any]] = []
+
+    class Runtime(BaseRuntimeDecorator):
+        def get_internal_adapter(self, workflow: Workflow) -> InternalRunAdapter:
+            return StreamObserving(self._decorated.get_internal_adapter(workflow), log)
+
+    with compat.registering(Runtime(basic_runtime)):
+        workflow = Streamer()
+    await workflow.run()
+    assert [entry for entry in log if entry[0] != "invocation"] == [("note", ("talk", False)), ("not_running", [True])]
+    assert compat.current_invocation() is None
+
+
 def test_an_events_extra_fields_are_read() -> None:
     event = InputRequiredEvent(prefix="Name?", reviewer="ada")
     assert compat.event_fields(event) == {"prefix": "Name?", "reviewer": "ada"}

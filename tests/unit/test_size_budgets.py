@@ -13,6 +13,7 @@ from test_runner import new_run, run_once
 from kube_workflows.checkpoint import outputs
 from kube_workflows.models import WorkflowRunSpec, exit_codes
 from kube_workflows.runner.reporter import chunk_payload, too_large
+from kube_workflows.runner.stream import MAX_STREAM_BYTES, json_size
 
 
 def test_the_default_inline_limit_is_32_kib_and_the_result_limit_64_kib() -> None:
@@ -28,6 +29,18 @@ async def test_a_checkpoint_over_32_kib_is_offloaded_by_default() -> None:
     checkpoint = runs["r"]["status"]["checkpoint"]
     assert 32 * 1024 < checkpoint["storedBytes"] < 256 * 1024
     assert checkpoint["storage"] == "ConfigMap" and checkpoint["data"] == ""
+
+
+async def test_a_run_that_streams_much_keeps_status_stream_within_32_kib() -> None:
+    # 200 events of ~1 KiB, beside a Context just under the inline limit.
+    spec = {"input": {"steps": 20, "per_step": 10, "pad": 1000}, "checkpoint": {"inlineLimitBytes": 32 * 1024}}
+    runs = InMemoryApi(r=new_run("r", "kwf_testflows.streaming:StreamChain", **spec))
+    code, _ = await run_once(runs, "r")
+    assert code == exit_codes.SUCCEEDED
+    stream = runs["r"]["status"]["stream"]
+    assert MAX_STREAM_BYTES - 1200 < json_size(stream["events"]) <= MAX_STREAM_BYTES
+    assert stream["lastSequence"] == 200 and stream["firstSequence"] == 201 - len(stream["events"])
+    assert json_size(runs["r"]["status"]) < 64 * 1024
 
 
 async def test_a_result_over_spec_result_limit_bytes_goes_to_the_outputs_config_map() -> None:

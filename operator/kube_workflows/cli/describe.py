@@ -29,6 +29,7 @@ from kube_workflows.cli.render import (
     waiting_prompt,
 )
 from kube_workflows.cli.specs import fork_seqs
+from kube_workflows.cli.stream import event_line
 
 
 def _kv(label: str, value: Any, width: int = 15) -> str:
@@ -312,6 +313,18 @@ def fork_points_line(run: Obj) -> list[str]:
     ]
 
 
+def stream_lines(run: Obj, last: int = 5) -> list[str]:
+    """How many events the workflow streamed, and the newest few (all of them: `kwf logs --events`)."""
+    stream = status_of(run).get("stream") or {}
+    if not stream:
+        return []
+    events = stream.get("events") or []
+    first, newest = stream.get("firstSequence"), stream.get("lastSequence")
+    name = (run.get("metadata") or {}).get("name")
+    head = f"Streamed events ({newest}, {first}-{newest} kept; kwf logs {name} --events):"
+    return [head, *(f"  {event_line(e)}" for e in events[-last:])]
+
+
 def _outcome_lines(run: Obj) -> list[str]:
     status = status_of(run)
     out: list[str] = []
@@ -361,7 +374,7 @@ def describe(
     now: datetime,
 ) -> str:
     """`kwf describe`: spec, phase and conditions, what it waits for, input events, checkpoint, step
-    timeline, outcome, Job, pods, Events.
+    timeline, the newest streamed events, outcome, Job, pods, Events.
 
     `pods` / `events` None means they could not be read (shown as such).
     """
@@ -373,6 +386,8 @@ def describe(
     out += ["", *checkpoint_lines(status.get("checkpoint") or {}, now), *fork_points_line(run)]
     steps = status.get("steps") or []
     out += ["", f"Step timeline ({len(steps)} recorded):", *timeline(status)]
+    if streamed := stream_lines(run):
+        out += ["", *streamed]
     out += _outcome_lines(run)
     out += ["", *_children_lines(status, job, pods, events, now)]
     return "\n".join(out) + "\n"

@@ -1,4 +1,5 @@
-"""`kwf logs`: the runner's log, across the pods that took over a run."""
+"""`kwf logs`: the runner's log, across the pods that took over a run; `--events`: what the workflow
+streamed (status.stream), followed through a watch on the run."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from kube_workflows.cli import render
+from kube_workflows.cli import render, stream
 from kube_workflows.cli.api import (
     CONNECT_TIMEOUT,
     EXIT_CODES,
@@ -132,6 +133,8 @@ def _show_log(namespace: str, pod: Json, *, follow: bool) -> bool:
 @command
 def _logs(args: argparse.Namespace) -> int:
     namespace, name = namespace_of(args), args.run
+    if args.events:
+        return _events(namespace, name, follow=args.follow)
     run = read_run(namespace, name)
     pods = runner_pods(namespace, name)
     if pods is None:
@@ -182,12 +185,44 @@ def _follow(namespace: str, name: str, pods: list[Json], *, header: bool) -> int
         time.sleep(POLL_SECONDS)
 
 
+def _events(namespace: str, name: str, *, follow: bool) -> int:
+    """Print the run's streamed events; following, each new version of the run prints the ones after the
+    last printed (sequence numbers go on across pods), until the run finishes."""
+    from kube_workflows.cli.watch import RunGone, finished, run_versions
+
+    after = 0
+    versions = run_versions(namespace, name) if follow else iter([read_run(namespace, name)])
+    try:
+        for run in versions:
+            missed, lines, after = stream.event_lines((run.get("status") or {}).get("stream"), after)
+            if missed:
+                err(missed)
+            for line in lines:
+                out(line)
+            if not follow or finished(run):
+                break
+    except RunGone:
+        raise CliError(f"WorkflowRun {name} was deleted") from None
+    return OK
+
+
+EVENTS_HELP = """\
+--events prints what the workflow wrote with ctx.write_event_to_stream (InputRequiredEvents included),
+one line each: [sequence] time step EventClass field=value ... They are published with the checkpoint
+of the step that wrote them, so they appear when that step completes, not mid-step, and a step that
+runs again after a lost pod streams its events again: each is printed once, numbered 1, 2, ... across
+pods. status.stream keeps the newest 100 events (32 KiB); an event over 4 KiB of JSON is kept without
+its value. With -f, new events print as steps complete, until the run finishes.
+
+"""
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     logs = sub.add_parser(
         "logs",
-        help="the runner's log (newest pod; --all-attempts: every pod in order)",
+        help="the runner's log (newest pod; --all-attempts: every pod in order; --events: streamed events)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EXIT_CODES,
+        epilog=EVENTS_HELP + EXIT_CODES,
     )
     logs.add_argument("run", metavar="RUN")
     namespace_flag(logs)
@@ -198,4 +233,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="stream the log, and the next pod's after a pod is lost or a waiting run goes on",
     )
     logs.add_argument("--all-attempts", action="store_true", help="each pod's log in creation order, with a header")
+    logs.add_argument(
+        "--events", action="store_true", help="the events the workflow streamed (status.stream) instead of the log"
+    )
     logs.set_defaults(func=_logs)

@@ -33,12 +33,13 @@ def _crd(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kwf", description="Durable llama-index-workflows runs on Kubernetes.")
-    from kube_workflows.cli import logs, plugins, runs, steer
+    from kube_workflows.cli import logs, plugins, runs, steer, watch
 
     parser.add_argument("--version", action="version", version=f"kwf {kube_workflows.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     runs.add_parsers(parser, sub)
     logs.add_parser(sub)
+    watch.add_parser(sub)
     steer.add_parsers(sub)
 
     op = sub.add_parser("operator", help="run the operator (watches WorkflowRuns, runs each in a Job)")

@@ -1,23 +1,33 @@
-"""Following one WorkflowRun until it gets somewhere (`--wait`), printing its progress on stderr."""
+"""Following one WorkflowRun until it gets somewhere (`--wait`), printing its progress on stderr; and
+`kwf watch RUN`, the same on stdout with the events the workflow streams."""
 
 from __future__ import annotations
 
+import argparse
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from kube_workflows.cli import render
+from kube_workflows.cli import render, stream
 from kube_workflows.cli.api import (
     CONNECT_TIMEOUT,
+    EXIT_CODES,
+    FAILED,
     INTERRUPTED,
+    OK,
     POLL_SECONDS,
     WAIT_TIMEOUT,
     CliError,
     Json,
+    command,
     connection_reason,
     err,
     is_connection_error,
+    namespace_flag,
+    namespace_of,
+    out,
+    positive,
     read_run,
 )
 
@@ -29,8 +39,8 @@ class _WaitExpired(Exception):
     pass
 
 
-class _RunGone(Exception):
-    pass
+class RunGone(Exception):
+    """The run was deleted while we followed it."""
 
 
 def finished(run: Json) -> bool:
@@ -43,21 +53,30 @@ def wait_for_run(
     timeout: float | None,
     until: Callable[[Json], bool] = finished,
     since: Mapping[str, Any] | None = None,
+    *,
+    emit: Callable[[str], None] = err,
+    events: bool = False,
 ) -> Json:
     """Print progress lines (stderr) until `until(run)` (default: the run finished); returns that object.
 
     Progress is what changed after status `since` (default: everything the run has done). A run that
-    stops to wait for input is shown with its prompt and how to answer it; waiting goes on.
+    stops to wait for input is shown with its prompt and how to answer it; waiting goes on. `events`: the
+    events the workflow streamed too, after the steps that published them.
     """
     deadline = time.monotonic() + timeout if timeout else None
     previous: Json = dict(since or {})
+    after = int(((since or {}).get("stream") or {}).get("lastSequence") or 0)
     try:
-        for run in _run_versions(namespace, name, deadline):
+        for run in run_versions(namespace, name, deadline):
             status = run.get("status") or {}
             for line in render.progress_lines(previous, status):
-                err(line)
+                emit(line)
+            if events:
+                missed, lines, after = stream.event_lines(status.get("stream"), after)
+                for line in [missed, *lines] if missed else lines:
+                    emit(f"  {line}")
             if render.wait_changed(previous, status):
-                err(f"  answer: {render.answer_hint(run)}")
+                emit(f"  answer: {render.answer_hint(run)}")
             previous = status
             if until(run):
                 return run
@@ -67,17 +86,17 @@ def wait_for_run(
             f"the run goes on (kwf get {name} -n {namespace})",
             WAIT_TIMEOUT,
         ) from None
-    except _RunGone:
+    except RunGone:
         raise CliError(f"WorkflowRun {name} was deleted while waiting for it") from None
     except KeyboardInterrupt:
         raise CliError(f"stopped waiting; the run goes on (kwf get {name} -n {namespace})", INTERRUPTED) from None
-    raise AssertionError("the run watch ended")  # pragma: no cover - _run_versions never returns
+    raise AssertionError("the run watch ended")  # pragma: no cover - run_versions never returns
 
 
-def _run_versions(namespace: str, name: str, deadline: float | None) -> Iterator[Json]:
+def run_versions(namespace: str, name: str, deadline: float | None = None) -> Iterator[Json]:
     """Every new version of one WorkflowRun: a GET, then a watch (fieldSelector metadata.name) that
     reconnects from the last resourceVersion; re-reads after 410 Gone and connection losses; polls
-    when watching is not allowed. Raises _WaitExpired at `deadline` and _RunGone on deletion."""
+    when watching is not allowed. Raises _WaitExpired at `deadline` and RunGone on deletion."""
     from kubernetes import watch
     from kubernetes.client.exceptions import ApiException
 
@@ -116,7 +135,7 @@ def _run_versions(namespace: str, name: str, deadline: float | None) -> Iterator
             for event in events:
                 obj = event.get("raw_object") or {}
                 if event.get("type") == "DELETED":
-                    raise _RunGone
+                    raise RunGone
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                 if event.get("type") in ("ADDED", "MODIFIED"):
                     failing_since = None
@@ -151,3 +170,31 @@ def _lost_connection(exc: Exception, since: float | None) -> float:
         raise exc
     time.sleep(POLL_SECONDS)
     return since
+
+
+@command
+def _watch(args: argparse.Namespace) -> int:
+    namespace, name = namespace_of(args), args.run
+    run = wait_for_run(namespace, name, args.wait_timeout, emit=out, events=True)
+    if (run.get("status") or {}).get("phase") == "Succeeded":
+        out(render.success_line(run))
+        return OK
+    for line in render.failure_lines(run):
+        out(line)
+    return FAILED
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    watch = sub.add_parser(
+        "watch",
+        help="follow a run on stdout: its steps, pods, waits and the events it streams, until it finishes",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Events appear as the checkpoint of the step that streamed them lands (see kwf logs --help).\n\n"
+        + EXIT_CODES,
+    )
+    watch.add_argument("run", metavar="RUN")
+    namespace_flag(watch)
+    watch.add_argument(
+        "--wait-timeout", type=positive, metavar="S", help="give up after S seconds (exit 124); the run goes on"
+    )
+    watch.set_defaults(func=_watch)

@@ -413,6 +413,29 @@ class Waiting(_Model):
     )
 
 
+class StreamEvent(_Model):
+    """One event the workflow wrote to its stream (`ctx.write_event_to_stream`, InputRequiredEvent included)."""
+
+    sequence: int = Field(description="1, 2, ... across the run's pods: no number is used twice or skipped.")
+    type: str = Field(description='The event class, qualified: "package.module.Class".')
+    types: list[str] | None = Field(default=None, description="Its Event superclasses, by name (nearest first).")
+    value: AnyObject = Field(default_factory=dict, description="Its fields as JSON; empty when truncated or withheld.")
+    timestamp: datetime = Field(description="When the workflow wrote it.")
+    step: str | None = Field(default=None, description="The step that wrote it.")
+    truncated: bool | None = Field(default=None, description="Its JSON was over 4 KiB: the value is not kept.")
+    size_bytes: int | None = Field(default=None, description="Its JSON size, when truncated.")
+    withheld: bool | None = Field(default=None, description="spec.checkpoint.sensitive: the value is not kept.")
+
+
+class EventStream(_Model):
+    """The newest events the workflow streamed (at most 100, 32 KiB of JSON); each published with the
+    checkpoint of the step that wrote it."""
+
+    first_sequence: int = Field(description="The oldest event kept: a reader that saw less than this missed some.")
+    last_sequence: int = Field(description="The newest event published.")
+    events: list[StreamEvent] = Field(default_factory=list, description="Oldest first.")
+
+
 class RunError(_Model):
     """Why the run failed."""
 
@@ -515,6 +538,9 @@ class WorkflowRunStatus(_Model):
         default=None, description="Jobs started so far: 1, plus one per resume after waiting for input."
     )
     steps: list[StepRecord] = Field(default_factory=list, description="Recently completed steps (last 50).")
+    stream: EventStream | None = Field(
+        default=None, description="Events the workflow streamed (kwf logs --events); unset until the first."
+    )
     result: Any = Field(
         default=None,
         description="The StopEvent's result, as JSON; unset for a sensitive run or one over spec.resultLimitBytes "

@@ -35,6 +35,7 @@ from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, StatusTooLarge, Superseded
 from kube_workflows.runner.restore import RunFailure, restore_context
 from kube_workflows.runner.status_store import CheckpointTooLarge, StatusStore
+from kube_workflows.runner.stream import StreamWindow
 from kube_workflows.runtime import compat
 from kube_workflows.runtime._engine import RunRecorder
 from kube_workflows.runtime.durable import DurableRuntime
@@ -58,8 +59,16 @@ def error_record(reason: str, exc: BaseException, step: str | None = None) -> di
     }
 
 
-def record_failure(store: StatusStore, reason: str, exc: BaseException, code: int, step: str | None = None) -> int:
-    """Record why the run failed (best effort: the exit code fails it anyway); return `code`."""
+def record_failure(
+    store: StatusStore,
+    reason: str,
+    exc: BaseException,
+    code: int,
+    step: str | None = None,
+    events: tuple[dict[str, Any], ...] = (),
+) -> int:
+    """Record why the run failed (best effort: the exit code fails it anyway), with the streamed `events`
+    not published yet (what the failing steps streamed: no pod runs them again); return `code`."""
     reporter = store.reporter
     try:
         error = error_record(reason, exc, step)
@@ -67,7 +76,7 @@ def record_failure(store: StatusStore, reason: str, exc: BaseException, code: in
             details = {"message": error["message"], "traceback": error["traceback"]}
             ref = outputs.withhold(reporter, store.owner, ERROR_KEY, details)
             error = withheld_error(error, ref)
-        reporter.write("recording the error", patches.error_patch(store.attempt, error))
+        reporter.write("recording the error", patches.error_patch(store.attempt, error) + store.stream.publish(events))
     except (Superseded, ApiUnavailable, ApiException, StatusTooLarge) as write_exc:
         log.error("could not record the error: %s", write_exc)
     log.error("run failed (%s): %s", reason, exc)
@@ -121,6 +130,8 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         current=last or None,
         result_limit=WorkflowRunSpec.model_validate(effective_spec(run)).result_limit_bytes,
         contexts=contexts,
+        # Sequence numbers go on from the last pod's.
+        stream=StreamWindow.from_status(status.get("stream"), withhold=policy.sensitive),
     )
     # The same durable runtime a user runs in-process, over the run's status instead of a database.
     runtime = DurableRuntime(
@@ -207,7 +218,10 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
             return await asyncio.to_thread(fail, "InvalidInput", _input_error(exc), exit_codes.INVALID_RUN)
         if not isinstance(exc, Exception):
             raise
-        return await asyncio.to_thread(fail, "WorkflowRaised", exc, exit_codes.WORKFLOW_RAISED, recorder.running_step())
+        streamed = recorder.take_streamed(None, everything=True)
+        return await asyncio.to_thread(
+            fail, "WorkflowRaised", exc, exit_codes.WORKFLOW_RAISED, recorder.running_step(), streamed
+        )
     return await _finish(recorder, store, result)
 
 

@@ -1,10 +1,11 @@
 """`StatusStore`: the CheckpointStore a runner pod writes through, on its WorkflowRun's status.
 
 Each write is one fenced JSON patch of status (see `reporter.Reporter`): the checkpoint, the records
-of the steps it covers, and what runs next. A checkpoint over spec.checkpoint.inlineLimitBytes (or any
-with history kept, or a sensitive run's) is first written into owned ConfigMap or Secret chunks, which
-status then points at (see `checkpoint.offload`). With spec.checkpoint.store, every Context is first written
-there instead (`context_store`), and status keeps its seq, sha256 and sizes.
+of the steps it covers, the events they streamed (`status.stream`, see `stream`), and what runs next.
+A checkpoint over spec.checkpoint.inlineLimitBytes (or any with history kept, or a sensitive run's) is
+first written into owned ConfigMap or Secret chunks, which status then points at (see `checkpoint.offload`).
+With spec.checkpoint.store, every Context is first written there instead (`context_store`), and status
+keeps its seq, sha256 and sizes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kube_workflows.runner import failpoints, outputs, patches
 from kube_workflows.runner.context_store import ContextStore, run_key
 from kube_workflows.runner.reporter import Reporter
 from kube_workflows.runner.restore import load_checkpoint
+from kube_workflows.runner.stream import StreamWindow
 from kube_workflows.runtime.store import Checkpoint, SavedCheckpoint
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class StatusStore:
         current: dict[str, Any] | None = None,
         result_limit: int = 64 * 1024,
         contexts: ContextStore | None = None,
+        stream: StreamWindow | None = None,
     ) -> None:
         self.reporter = reporter
         self.result_limit = result_limit  # spec.resultLimitBytes: a larger result goes to <run>-outputs
@@ -54,6 +57,7 @@ class StatusStore:
         self.records = records or patches.Records(history_keep=policy.history)
         self.current = current  # the checkpoint status points at (its offload slot is in use)
         self.contexts = contexts  # spec.checkpoint.store: the Contexts go there, not into status or chunks
+        self.stream = stream or StreamWindow(withhold=policy.sensitive)
 
     @property
     def attempt(self) -> int:
@@ -107,11 +111,13 @@ class StatusStore:
             patch = patches.final_patch(
                 self.attempt, value, checkpoint.result, self.stamp(checkpoint.steps), self.records, result_ref
             )
+            patch += self.stream.publish(checkpoint.events)
             self.send("final", "recording the result", patch)
             return
         value = self.checkpoint_value(checkpoint)
         current = ",".join(checkpoint.next_steps) or None
         patch = patches.step_checkpoint_patch(self.attempt, value, self.stamp(checkpoint.steps), current, self.records)
+        patch += self.stream.publish(checkpoint.events)
         self.send("checkpoint", f"checkpoint {self.seq} after {checkpoint.step}", patch)
         log.info("checkpoint %d written (%d bytes)", self.seq, value["storedBytes"])
 
@@ -122,6 +128,7 @@ class StatusStore:
             ref = outputs.withhold(self.reporter, self.owner, REQUESTS_KEY, waiting["requests"])
             waiting = {**waiting, "requests": [], "requestsRef": ref}
         patch = patches.waiting_patch(self.attempt, value, waiting, self.stamp(checkpoint.steps), self.records)
+        patch += self.stream.publish(checkpoint.events)
         self.send("park", f"checkpoint {self.seq}: waiting for input", patch)
 
     # --- the status fields -----------------------------------------------------------------------

@@ -24,8 +24,10 @@ from workflows.events import (
     Event,
     HumanResponseEvent,
     InputRequiredEvent,
+    InternalDispatchEvent,
     StepState,
     StepStateChanged,
+    StopEvent,
     WorkflowIdleEvent,
 )
 from workflows.plugins import basic_runtime
@@ -82,6 +84,29 @@ def request_record(event: InputRequiredEvent) -> dict[str, Any]:
     return {**record, "type": qualified_name(type(event))}
 
 
+def is_published(event: Event) -> bool:
+    """Whether a store publishes a streamed event: what the workflow wrote (InputRequiredEvent included),
+    not the library's own dispatch events, nor the StopEvent (the result is recorded as such)."""
+    return not isinstance(event, InternalDispatchEvent | StopEvent)
+
+
+def stream_record(event: Event, step: str | None) -> dict[str, Any]:
+    """A streamed event as a store publishes it (the store numbers it): the fields a WorkflowServer
+    event envelope is built from (`types`: its Event superclasses by name, as the envelope lists them)."""
+    cls = type(event)
+    record: dict[str, Any] = {
+        "type": qualified_name(cls),
+        "value": to_jsonable_python(compat.event_fields(event), fallback=repr),
+        "timestamp": now(),
+    }
+    types = [c.__name__ for c in cls.mro()[1:] if issubclass(c, Event) and c is not Event]
+    if types:
+        record["types"] = types
+    if step is not None:
+        record["step"] = step
+    return record
+
+
 class RunRecorder:
     """One run on a durable runtime: turns step completions into checkpoints, one store write each."""
 
@@ -111,6 +136,8 @@ class RunRecorder:
         self.on_stop = on_stop
         # every_steps / every_seconds: steps completed since the last write.
         self.unwritten: list[dict[str, Any]] = []
+        # Streamed events not published yet, with the step execution that wrote each (None: outside one).
+        self.streamed: list[tuple[compat.Invocation | None, dict[str, Any]]] = []
         self.written_at = time.monotonic()
         self.ctx: Context | None = None
         self.snapshots: IncrementalSnapshot | None = None  # set when the run starts on our runtime
@@ -148,16 +175,38 @@ class RunRecorder:
         assert self.ctx is not None
         return self.ctx.to_dict(serializer=JsonSerializer())
 
-    def checkpoint(self, snapshot: dict[str, Any], step: str | None, **fields: Any) -> Checkpoint:
-        """The steps since the last checkpoint, taken, with the counts so far."""
+    def checkpoint(
+        self, snapshot: dict[str, Any], step: str | None, *, everything: bool = False, **fields: Any
+    ) -> Checkpoint:
+        """The steps since the last checkpoint, taken, with the counts so far and the streamed events this
+        write publishes (`everything`: all of them, as no step runs any more)."""
         return Checkpoint(
             context=snapshot,
             step=step,
             steps_completed=self.steps_completed,
             events_delivered=self.events_delivered,
             steps=tuple(self.take_unwritten()),
+            events=self.take_streamed(step, everything=everything),
             **fields,
         )
+
+    def take_streamed(self, completed: str | None, *, everything: bool = False) -> tuple[dict[str, Any], ...]:
+        """The streamed events a checkpoint after step `completed` publishes: those of step executions that
+        returned and whose completion it (or an earlier checkpoint) holds. A step still running keeps its
+        events for its own checkpoint: killed before that, it runs again and streams them again, once."""
+        if not self.streamed:
+            return ()  # a step that streams nothing costs its checkpoint nothing
+        running = self.running_steps()
+
+        def done(invocation: compat.Invocation | None) -> bool:
+            if everything or invocation is None:
+                return True
+            step = compat.invocation_step(invocation)
+            return compat.invocation_returned(invocation) and (step == completed or step not in running)
+
+        taken = [record for invocation, record in self.streamed if done(invocation)]
+        self.streamed = [(invocation, record) for invocation, record in self.streamed if not done(invocation)]
+        return tuple(taken)
 
     async def write(self, checkpoint: Checkpoint) -> None:
         async with self.write_lock:
@@ -175,7 +224,7 @@ class RunRecorder:
     async def park(self, snapshot: dict[str, Any], waiting: dict[str, Any]) -> None:
         """Write the waiting Context and what it waits for, in one store write."""
         try:
-            checkpoint = self.checkpoint(snapshot, self.last_step)
+            checkpoint = self.checkpoint(snapshot, self.last_step, everything=True)
             async with self.write_lock:
                 await asyncio.to_thread(self.store.park, self.run_id, checkpoint, waiting)
         except BaseException as exc:
@@ -189,7 +238,8 @@ class RunRecorder:
             self.steps_completed += 1
             self.unwritten.append(self.step_record(stop_step))
         value = to_jsonable_python(result, fallback=repr)
-        await self.write(self.checkpoint(self.snapshot(), stop_step or self.last_step, final=True, result=value))
+        step = stop_step or self.last_step
+        await self.write(self.checkpoint(self.snapshot(), step, everything=True, final=True, result=value))
 
     def running_steps(self) -> set[str]:
         return {name for name, n in self._running.items() if n > 0}
@@ -220,6 +270,10 @@ class RunRecorder:
             self.requests.append(request_record(event))
         elif isinstance(event, WorkflowIdleEvent):
             self.idle.set()
+        if is_published(event):
+            invocation = compat.current_invocation()
+            step = compat.invocation_step(invocation) if invocation is not None else None
+            self.streamed.append((invocation, stream_record(event, step)))
 
     async def on_step_state(self, event: StepStateChanged) -> None:
         if event.step_state == StepState.RUNNING:

@@ -30,7 +30,7 @@ from workflows.runtime.control_loop import rebuild_state_from_ticks
 from workflows.runtime.runtime_decorators import BaseInternalRunAdapterDecorator, BaseRuntimeDecorator
 from workflows.runtime.types.internal_state import BrokerState
 from workflows.runtime.types.plugin import InternalRunAdapter, Runtime, as_snapshottable_adapter
-from workflows.runtime.types.results import StepWorkerStateContextVar
+from workflows.runtime.types.results import StepWorkerContext, StepWorkerStateContextVar
 from workflows.runtime.types.ticks import WorkflowTick
 
 from kube_workflows.runtime import library_version
@@ -40,16 +40,20 @@ __all__ = [
     "BaseRuntimeDecorator",
     "IncrementalSnapshot",
     "InternalRunAdapter",
+    "Invocation",
     "Runtime",
     "RuntimeConflict",
     "WorkflowTick",
     "accepted_events",
     "awaited_events",
     "busy_steps",
+    "current_invocation",
     "current_step",
     "delivered_event_names",
     "event_fields",
     "has_ended",
+    "invocation_returned",
+    "invocation_step",
     "is_idle",
     "is_running",
     "is_stop_output",
@@ -168,6 +172,28 @@ def current_step() -> tuple[str, str | None]:
     """
     state = StepWorkerStateContextVar.get().state
     return state.step_name, state.work_item_id
+
+
+# One execution of a step, as the library hands it to the step's task (and the tasks it starts).
+Invocation = StepWorkerContext
+
+
+def current_invocation() -> Invocation | None:
+    """The step execution running in this task (`ctx.write_event_to_stream` runs in a task that inherits
+    it), None outside a step."""
+    try:
+        return StepWorkerStateContextVar.get()
+    except LookupError:
+        return None
+
+
+def invocation_step(invocation: Invocation) -> str:
+    return invocation.state.step_name
+
+
+def invocation_returned(invocation: Invocation) -> bool:
+    """Whether that step execution has returned or raised (the library then stops numbering its sends)."""
+    return invocation.sends.closed
 
 
 def event_fields(event: Event) -> dict[str, Any]:

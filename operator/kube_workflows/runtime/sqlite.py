@@ -2,7 +2,8 @@
 
 One row per run holds its latest checkpoint (compressed and checksummed like a Kubernetes one); each
 write is one transaction that also checks the claim's attempt, so a process that lost the run to a
-later claim cannot overwrite it. A `steps` table keeps a line per completed step.
+later claim cannot overwrite it. A `steps` table keeps a line per completed step, an `events` table
+every event the workflow streamed, numbered from 1 and written with the checkpoint that covers it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ CREATE TABLE IF NOT EXISTS steps (
     attempt INTEGER NOT NULL,
     name TEXT NOT NULL,
     record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_id, sequence)
 );
 """
 
@@ -133,7 +140,24 @@ class SqliteStore:
                 "INSERT INTO steps (run_id, seq, attempt, name, record) VALUES (?, ?, ?, ?, ?)",
                 [(run_id, updated[0], attempt, step["name"], json.dumps(step)) for step in checkpoint.steps],
             )
+            if checkpoint.events:
+                (last,) = db.execute(
+                    "SELECT COALESCE(MAX(sequence), 0) FROM events WHERE run_id = ?", (run_id,)
+                ).fetchone()
+                db.executemany(
+                    "INSERT INTO events (run_id, sequence, record) VALUES (?, ?, ?)",
+                    [(run_id, last + i, json.dumps(event)) for i, event in enumerate(checkpoint.events, 1)],
+                )
             db.execute("COMMIT")
+
+    def stream_events(self, run_id: str, after_sequence: int = 0) -> list[dict[str, Any]]:
+        """The events the run streamed after `after_sequence`, oldest first, each with its `sequence`."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT sequence, record FROM events WHERE run_id = ? AND sequence > ? ORDER BY sequence",
+                (run_id, after_sequence),
+            ).fetchall()
+        return [{"sequence": sequence, **json.loads(record)} for sequence, record in rows]
 
     def completed_steps(self, run_id: str) -> list[str]:
         """The names of the run's completed steps, in order (what a resumed run did not run again)."""

@@ -29,6 +29,10 @@ class Checkpoint:
     events_delivered: int = 0
     # The steps completed since the previous checkpoint: {"name", "completedAt", "durationMs"?, ...}.
     steps: tuple[dict[str, Any], ...] = ()
+    # Events the workflow streamed that this write publishes, oldest first (see `_engine.stream_record`):
+    # {"type", "value", "timestamp", "types"?, "step"?}. The store numbers them on from the run's last one,
+    # in the same write as the checkpoint, so a step re-run after a crash never publishes its events twice.
+    events: tuple[dict[str, Any], ...] = ()
     # The steps running or about to run once this checkpoint has landed.
     next_steps: tuple[str, ...] = ()
     # The workflow returned: `result` is its StopEvent's result, JSON-able.
