@@ -13,9 +13,11 @@ images="$cache/images"
 suite=bookworm
 export GOTOOLCHAIN=local
 
-bash "$root/hack/debian-packages.sh" mmdebstrap buildah
+# buildah runs each Dockerfile RUN in a container: it needs an OCI runtime of its own (Debian's runc; the
+# real node's containerd uses the runc hack/build-realnode.sh builds, by path).
+bash "$root/hack/debian-packages.sh" mmdebstrap buildah runc
 missing=()
-for tool in mmdebstrap buildah go; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+for tool in mmdebstrap buildah runc go; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 [ "$(id -u)" = 0 ] || missing+=("root (mmdebstrap and buildah build as root here)")
 if [ ${#missing[@]} -gt 0 ]; then
   printf 'build-images: missing prerequisite: %s\n' "${missing[@]}" >&2
