@@ -115,6 +115,10 @@ def phases(cluster: Cluster, namespace: str) -> Counter[str]:
     return Counter((r.get("status") or {}).get("phase") or "" for r in runs["items"])
 
 
+def steps_done(cluster: Cluster, namespace: str, name: str) -> int:
+    return int(((cluster.run(namespace, name).get("status") or {}).get("checkpoint") or {}).get("stepsCompleted") or 0)
+
+
 def running_pods(cluster: Cluster, namespace: str) -> int:
     pods = cluster.core.list_namespaced_pod(namespace, label_selector="kube-workflows.dev/run").items
     return sum(1 for p in pods if p.status.phase in ("Pending", "Running") and not p.metadata.deletion_timestamp)
@@ -163,16 +167,7 @@ def test_a_preempted_run_resumes_from_its_checkpoint_with_no_completed_step_reru
     steps = 10
     low_record, high_record = tmp_path / "low", tmp_path / "high"
     cluster.apply(queued_run("low", steps, 0.5, low_record, priorityClass="low"), namespace)
-    wait_for(
-        "the low-priority run's 3rd step",
-        lambda: (
-            int(
-                ((cluster.run(namespace, "low").get("status") or {}).get("checkpoint") or {}).get("stepsCompleted") or 0
-            )
-            >= 3
-        ),
-        timeout=120,
-    )
+    wait_for("the low-priority run's 3rd step", lambda: steps_done(cluster, namespace, "low") >= 3, timeout=120)
     cluster.apply(queued_run("high", 3, 0.2, high_record, priorityClass="high"), namespace)
     preempted = cluster.wait_phase(namespace, "low", "Queued", timeout=60)
     condition = next(c for c in preempted["status"]["conditions"] if c["type"] == "Queued")
@@ -201,17 +196,7 @@ def test_suspending_a_queued_run_stops_it_until_resumed_though_kueue_has_room(
     queue(cluster, namespace, cpu="500m", made=cluster_queues)
     steps, record = 8, tmp_path / "record"
     cluster.apply(queued_run("paused", steps, 0.5, record), namespace)
-    wait_for(
-        "2 steps",
-        lambda: (
-            int(
-                ((cluster.run(namespace, "paused").get("status") or {}).get("checkpoint") or {}).get("stepsCompleted")
-                or 0
-            )
-            >= 2
-        ),
-        timeout=120,
-    )
+    wait_for("2 steps", lambda: steps_done(cluster, namespace, "paused") >= 2, timeout=120)
     assert cluster.kwf("suspend", "paused", "-n", namespace).returncode == 0
     cluster.wait_phase(namespace, "paused", "Suspended", timeout=60)
     wait_for("the pod to stop", lambda: running_pods(cluster, namespace) == 0, timeout=60)
@@ -232,17 +217,7 @@ def test_a_queued_runs_lost_pod_is_replaced_in_its_admitted_job(
     queue(cluster, namespace, cpu="250m", made=cluster_queues)
     steps, record = 8, tmp_path / "record"
     cluster.apply(queued_run("crashy", steps, 0.5, record), namespace)
-    wait_for(
-        "2 steps",
-        lambda: (
-            int(
-                ((cluster.run(namespace, "crashy").get("status") or {}).get("checkpoint") or {}).get("stepsCompleted")
-                or 0
-            )
-            >= 2
-        ),
-        timeout=120,
-    )
+    wait_for("2 steps", lambda: steps_done(cluster, namespace, "crashy") >= 2, timeout=120)
     job = cluster.run(namespace, "crashy")["status"]["jobName"]
     pod = next(p.metadata.name for p in cluster.runner_pods(namespace, "crashy") if p.status.phase == "Running")
     assert cluster.crash_pod(namespace, pod)
