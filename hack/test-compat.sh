@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test-compat`: the unit tests (the in-process runner tests among them) against every supported
+# `make test-compat`: the unit tests (the in-process runner tests among them) and the local store's contract
+# tests (SQLite) against every supported
 # llama-index-workflows release, each in its own virtualenv cached in ~/.cache/kube-workflows/compat-<version>/,
 # and a check that the releases just below the range are refused at start-up for the reason we think.
 #
@@ -49,7 +50,9 @@ for version in "${SUPPORTED[@]}"; do
   venv=$(venv_for "$version")
   echo "== llama-index-workflows $version: unit tests"
   # `make test` runs the tooling's tests; here only the library's release changes.
-  if ! "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/unit "${DEV_TOOL_TESTS[@]/#/--ignore=}"; then
+  # Plus the local store's contract (the killed-process resume among it) on SQLite: the runtime as a library.
+  if ! "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/unit "${DEV_TOOL_TESTS[@]/#/--ignore=}" \
+      tests/integration/test_runtime_stores.py -k "not postgres"; then
     failed+=("$version")
   fi
 done
