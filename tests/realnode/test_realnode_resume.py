@@ -53,8 +53,10 @@ def test_runner_container_killed_by_the_runtime_resumes(
     real_cluster: RealNodeCluster, real_operator: OperatorProcess, real_namespace: str, tmp_path: Path
 ) -> None:
     first_pod = start_held_chain(real_cluster, real_namespace, tmp_path)
+    print(f"\n$ crictl ps (before the kill)\n{real_cluster.node.crictl('ps').stdout}")
     real_cluster.kill_runner(real_namespace, first_pod)
     status = assert_resumed_once(real_cluster, real_namespace, tmp_path, first_pod)
+    print(f"$ crictl ps -a (after the resume)\n{real_cluster.node.crictl('ps', '-a').stdout}")
     steps = status["steps"]
     assert isinstance(steps, list)
     assert [s["name"] for s in steps][:5] == ["begin", "work", "work", "work", "work"]
