@@ -55,7 +55,6 @@ def build_app(namespace: str) -> Starlette:
 
     async def run_wait(request: Request) -> JSONResponse:
         created = await start(request)
-        run = created
         async for run in iterate_in_threadpool(kubeapi.versions(namespace, created["metadata"]["name"])):
             if handlers.finished(run):
                 break
@@ -170,8 +169,6 @@ def _list_param(request: Request, name: str) -> list[str] | None:
 
 async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 204:
-        return Response(status_code=204)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
 

@@ -15,7 +15,6 @@ Status = Literal["running", "completed", "failed", "cancelled"]
 # The client knows four statuses; every phase before an outcome (Waiting and Suspended included) is
 # "running" to it. The phase itself goes along in `phase`.
 _STATUS_OF_PHASE: dict[str, Status] = {"Succeeded": "completed", "Failed": "failed", "Cancelled": "cancelled"}
-STATUSES: tuple[Status, ...] = ("running", "completed", "failed", "cancelled")
 STOP_EVENT = "workflows.events.StopEvent"
 
 
@@ -108,7 +107,10 @@ def answer_entry(body: Json, run: Json) -> Json:
         value = {}
     if not isinstance(value, dict):
         raise ValueError("event.value must be a JSON object (the event's fields)")
-    entry: Json = {"data": {k: v for k, v in value.items() if k != "_data"} | (value.get("_data") or {})}
+    extra = value.get("_data") or {}
+    if not isinstance(extra, dict):
+        raise ValueError("event.value._data must be a JSON object")
+    entry: Json = {"data": {**{k: v for k, v in value.items() if k != "_data"}, **extra}}
     qualified = event.get("qualified_name") or _waited_class(run, event.get("type"))
     if qualified:
         module, _, cls = str(qualified).rpartition(".")
