@@ -6,6 +6,7 @@ reference: what passes there and here is the contract the client relies on."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import subprocess
 import threading
@@ -94,7 +95,9 @@ def kwf_serve(request: pytest.FixtureRequest) -> Iterator[Backend]:
             print(log.read())  # shown with a failure
 
 
-@pytest.fixture
+# One for the module: the workflows library's default runtime is process-wide, and a second server on a
+# new event loop would run workflows on the runtime the first one left on its (closed) loop.
+@pytest.fixture(scope="module")
 def reference() -> Iterator[Backend]:
     from kwf_testflows.streaming import StreamChain
 
@@ -107,6 +110,10 @@ def reference() -> Iterator[Backend]:
         async with server.contextmanager():
             await web.serve()
 
+    # Upstream (llama-agents-server 0.8.0, workflows 2.26.1) holds a workflow that waits for input only
+    # through reference cycles: a collection then destroys its pending tasks ("Task was destroyed but it
+    # is pending!") and the answer reaches nothing. Seen under load; no cycle collection while it serves.
+    gc.disable()
     thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
     thread.start()
     try:
@@ -115,6 +122,7 @@ def reference() -> Iterator[Backend]:
     finally:
         web.should_exit = True
         thread.join(timeout=30)
+        gc.enable()
 
 
 @pytest.fixture(params=["kwf-serve", "reference"])
