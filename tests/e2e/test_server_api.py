@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+import yaml
 from llama_agents.client import WorkflowClient
 from llama_agents.server import WorkflowServer
 from workflows.events import HumanResponseEvent, InputRequiredEvent, StartEvent
@@ -29,6 +30,7 @@ WORKFLOW = "stream-chain"
 STEPS, PER_STEP, HOLD_AT = 3, 2, 2
 MESSAGES = [f"step {i} part {j}" for i in range(1, STEPS + 1) for j in range(1, PER_STEP + 1)]
 TIMEOUT = 180
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -56,6 +58,41 @@ def wait_healthy(url: str, proc: subprocess.Popen[str] | None = None) -> None:
     wait_for(f"{url} to answer /health", healthy, 60)
 
 
+def chart_identity(cluster: Cluster, namespace: str, tmp_path: Path) -> Path:
+    """A kubeconfig holding a token of the ServiceAccount the chart gives `kwf serve` (serve.enabled), bound
+    to the chart's Role in `namespace`: the tests pass with those rights alone."""
+    built = subprocess.run(["bash", str(REPO / "hack" / "build-helm.sh")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
+    helm = built.stdout.strip().splitlines()[-1]
+    values = ["--set", "serve.enabled=true", "--show-only", "templates/serve.yaml"]
+    rendered = subprocess.run(
+        [helm, "template", "kwf", str(REPO / "charts" / "kube-workflows"), "-n", namespace, *values],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    docs = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
+    assert sorted(d["kind"] for d in docs) == ["Role", "RoleBinding", "ServiceAccount"]
+    for doc in docs:
+        cluster.apply(doc, namespace)
+    [account] = [d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount"]
+    token = cluster.core.create_namespaced_service_account_token(
+        account, namespace, {"spec": {"expirationSeconds": 3600}}
+    ).status.token
+    config = cluster.api.configuration
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "dev", "cluster": {"server": config.host, "certificate-authority": config.ssl_ca_cert}}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": "serve", "context": {"cluster": "dev", "user": account, "namespace": namespace}}],
+        "current-context": "serve",
+    }
+    path = tmp_path / "serve.kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    return path
+
+
 @pytest.fixture
 def kwf_serve(request: pytest.FixtureRequest) -> Iterator[Backend]:
     cluster: Cluster = request.getfixturevalue("cluster")
@@ -71,14 +108,16 @@ def kwf_serve(request: pytest.FixtureRequest) -> Iterator[Backend]:
         },
         namespace,
     )
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    kubeconfig = chart_identity(cluster, namespace, tmp_path)
     port = free_port()
-    with open(Path(request.getfixturevalue("tmp_path")) / "serve.log", "w+") as log:
+    with open(tmp_path / "serve.log", "w+") as log:
         proc = subprocess.Popen(
-            [KWF, "serve", "-n", namespace, "--host", "127.0.0.1", "--port", str(port)],
+            [KWF, "serve", "--host", "127.0.0.1", "--port", str(port)],  # the namespace: the kubeconfig's
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
-            env=cluster.env(),
+            env={**cluster.env(), "KUBECONFIG": str(kubeconfig)},
         )
         try:
             wait_healthy(f"http://127.0.0.1:{port}", proc)
