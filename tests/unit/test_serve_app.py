@@ -4,6 +4,7 @@ bodies and stream framing the llama-agents client reads, and what each route wri
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -160,3 +161,13 @@ def test_cancel_sets_spec_cancel_and_refuses_purge(http: TestClient, fake: FakeA
     refused = http.post("/handlers/a/cancel", params={"purge": "true"})
     assert refused.status_code == 400 and "purge is not supported" in refused.json()["detail"]
     assert fake.cancelled == ["a"]
+
+
+def test_kwf_serve_is_a_command_and_says_which_extra_it_needs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kube_workflows.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as without the `serve` extra
+    assert main(["serve", "-n", "team-a", "--port", "1"]) == 1
+    assert "pip install 'kube-workflows[serve]'" in capsys.readouterr().err

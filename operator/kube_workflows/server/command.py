@@ -9,9 +9,12 @@ from kube_workflows.cli import api, plugins
 
 @api.command
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    try:
+        import uvicorn
 
-    from kube_workflows.server.app import build_app
+        from kube_workflows.server.app import build_app
+    except ImportError as exc:
+        raise api.CliError(f"kwf serve needs the `serve` extra: pip install 'kube-workflows[serve]' ({exc})") from None
 
     namespace = api.namespace_of(args)
     api.err(f"serving the workflows (WorkflowTemplates) of namespace {namespace} on http://{args.host}:{args.port}")
