@@ -19,7 +19,7 @@ COPY operator/ operator/
 # The project and its dependencies (wheels from PyPI; psycopg for spec.checkpoint.store postgres) into
 # /install, laid out like /usr/local. (DL3013: this checkout, pinned by pyproject.toml, not a PyPI name.)
 # hadolint ignore=DL3013
-RUN pip install --prefix=/install ".[postgres]"
+RUN pip install --prefix=/install ".[postgres,serve]"
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="kube-workflows" \

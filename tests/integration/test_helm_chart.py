@@ -47,8 +47,12 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [d for d in docs if d["kind"] == kind]
 
 
+def component(docs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["metadata"]["labels"].get("app.kubernetes.io/component") == name]
+
+
 def operator_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    (deployment,) = by_kind(docs, "Deployment")
+    (deployment,) = by_kind(component(docs, "operator"), "Deployment")
     container: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
     return container
 
@@ -58,6 +62,7 @@ CONFIGURATIONS = {
     "namespace-scoped": ["--set-json", 'watch.namespaces=["a","b"]'],
     "ha": ["--set", "replicaCount=2"],
     "metrics": ["--set", "metrics.enabled=true", "--set", "metrics.serviceMonitor.enabled=true"],
+    "serve": ["--set", "serve.enabled=true", "--set", "serve.namespace=team-a"],
 }
 
 
@@ -163,6 +168,48 @@ def test_metrics_service_and_service_monitor(helm: str) -> None:
     assert service["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
     (monitor,) = by_kind(docs, "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_serve_is_off_by_default_and_on_runs_with_a_role_in_one_namespace(helm: str) -> None:
+    assert not component(render(helm), "serve")
+    docs = render(helm, *CONFIGURATIONS["serve"])
+    serve = component(docs, "serve")
+    assert sorted(d["kind"] for d in serve) == ["Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]
+    (deployment,) = by_kind(serve, "Deployment")
+    pod = deployment["spec"]["template"]
+    # Its own selector: the operator's Deployment never adopts these pods, nor the other way round.
+    assert deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "serve"
+    (operator,) = by_kind(component(docs, "operator"), "Deployment")
+    assert operator["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
+    (container,) = pod["spec"]["containers"]
+    assert container["command"] == ["kwf", "serve"]
+    assert container["args"] == ["--namespace=team-a", "--host=0.0.0.0", "--port=8080"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["securityContext"]["readOnlyRootFilesystem"]
+    (account,) = by_kind(serve, "ServiceAccount")
+    assert (
+        pod["spec"]["serviceAccountName"]
+        == account["metadata"]["name"]
+        != operator["spec"]["template"]["spec"]["serviceAccountName"]
+    )
+    (role,) = by_kind(serve, "Role")
+    (binding,) = by_kind(serve, "RoleBinding")
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "team-a"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "kwf-system"}
+    ]
+    # Exactly what the API needs, nothing the operator has: no delete, no secrets, no pods.
+    assert {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]} == {
+        ("workflowtemplates", "get"),
+        ("workflowtemplates", "list"),
+        *{("workflowruns", v) for v in ("create", "get", "list", "watch", "patch")},
+    }
+    (service,) = by_kind(serve, "Service")
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
+    bad = ["--set", "serve.namespace=Not_A_Namespace"]
+    result = subprocess.run([helm, "template", "x", str(CHART), *bad], capture_output=True, text=True)
+    assert result.returncode != 0 and "schema" in result.stderr, result.stderr
 
 
 def test_the_installs_checkpoint_store_reaches_the_operator_as_json(helm: str) -> None:

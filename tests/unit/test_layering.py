@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "runner": 4,  # the pod's entrypoint, on top of runtime
     "controller": 4,
     "cli": 5,
+    "server": 6,  # `kwf serve` (a CLI plugin on top of cli: the cli never imports it)
 }
 # `from kube_workflows import __version__` and friends: the root only imports lazily, inside functions.
 ROOT = "__init__"

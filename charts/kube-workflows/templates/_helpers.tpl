@@ -158,3 +158,24 @@ makes (controller/handlers.py) or that kopf makes for it:
 {{- toJson .Values.rbac.secretNamespaces }}
 {{- end }}
 {{- end }}
+
+{{/* Selector labels of the `kwf serve` pods: a component of their own, so the operator's selector never matches them. */}}
+{{- define "kube-workflows.serveSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "kube-workflows.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: serve
+{{- end }}
+
+{{/* Labels on the `kwf serve` objects. */}}
+{{- define "kube-workflows.serveLabels" -}}
+helm.sh/chart: {{ include "kube-workflows.chart" . }}
+{{ include "kube-workflows.serveSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: kube-workflows
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The namespace `kwf serve` serves: serve.namespace, else the release's. */}}
+{{- define "kube-workflows.serveNamespace" -}}
+{{- default .Release.Namespace .Values.serve.namespace }}
+{{- end }}

@@ -1,0 +1,36 @@
+"""`kwf serve`: the WorkflowServer API for one namespace (a `kube_workflows.cli` entry point)."""
+
+from __future__ import annotations
+
+import argparse
+
+from kube_workflows.cli import api, plugins
+
+
+@api.command
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from kube_workflows.server.app import build_app
+    except ImportError as exc:
+        raise api.CliError(f"kwf serve needs the `serve` extra: pip install 'kube-workflows[serve]' ({exc})") from None
+
+    namespace = api.namespace_of(args)
+    api.err(f"serving the workflows (WorkflowTemplates) of namespace {namespace} on http://{args.host}:{args.port}")
+    uvicorn.run(build_app(namespace), host=args.host, port=args.port, log_level=args.log_level)
+    return api.OK
+
+
+def add_parser(sub: plugins.Subparsers) -> None:
+    parser = sub.add_parser(
+        "serve",
+        help="serve llama-agents-server's WorkflowServer API over one namespace's templates and runs",
+        description="The llama-agents client's API: WorkflowTemplates are the workflows, WorkflowRuns the "
+        "handlers. It acts with its own Kubernetes identity (kubeconfig or ServiceAccount): see the README.",
+    )
+    api.namespace_flag(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.set_defaults(func=_serve)
