@@ -47,6 +47,8 @@ venv_for() {  # venv_for VERSION -> path of a virtualenv with that release and t
 # The project's tooling, not the library: the dev tools, the product wheel's packaging, the bench.
 mapfile -t DEV_TOOL_TESTS < <(grep -l "kube_workflows_devtools" tests/unit/test_*.py)
 DEV_TOOL_TESTS+=(tests/unit/test_product_wheel.py tests/unit/test_bench.py)
+# And `kwf serve`'s: they need its extra and the llama-agents client, whose own pins decide their range.
+DEV_TOOL_TESTS+=(tests/unit/test_serve_*.py)
 failed=()
 for version in "${SUPPORTED[@]}"; do
   venv=$(venv_for "$version")
