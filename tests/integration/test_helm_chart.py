@@ -212,6 +212,19 @@ def test_serve_is_off_by_default_and_on_runs_with_a_role_in_one_namespace(helm: 
     assert result.returncode != 0 and "schema" in result.stderr, result.stderr
 
 
+def test_serve_runs_the_operators_image_or_one_with_the_workflows_code(helm: str) -> None:
+    def serve_image(*values: str) -> str:
+        (deployment,) = by_kind(component(render(helm, *CONFIGURATIONS["serve"], *values), "serve"), "Deployment")
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        return str(container["image"])
+
+    (operator,) = by_kind(component(render(helm), "operator"), "Deployment")
+    assert serve_image() == operator["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert serve_image("--set", "serve.image=registry.example.com/my-workflows:1.2.0") == (
+        "registry.example.com/my-workflows:1.2.0"
+    )
+
+
 def test_the_installs_checkpoint_store_reaches_the_operator_as_json(helm: str) -> None:
     store = {"postgres": {"dsnSecretRef": {"name": "kwf-postgres", "key": "dsn"}}}
     container = operator_container(render(helm, "--set-json", f"runner.checkpointStore={json.dumps(store)}"))
