@@ -206,6 +206,13 @@ def test_a_workflow_the_server_cannot_import_is_described_generically_and_says_s
         assert http.get(f"/workflows/nope/{part}").status_code == 404
 
 
+def test_no_import_describes_even_an_importable_workflow_generically(fake: FakeApi) -> None:
+    http = TestClient(app.build_app("team-a", import_workflows=False))
+    assert http.get("/workflows/chain/schema").json()["exact"] is False
+    graph = http.get("/workflows/chain/representation").json()["graph"]
+    assert graph["nodes"] == [] and "--no-import" in graph["description"]
+
+
 def test_a_quiet_sse_stream_carries_heartbeats_and_ndjson_none(fake: FakeApi) -> None:
     fake.add("a", "Running", stream=stream(progress(1, "one")))
     ended = {**fake.runs["a"], "status": {"phase": "Succeeded", "result": 1, "stream": stream(progress(1, "one"))}}

@@ -27,9 +27,11 @@ from kube_workflows.server import debugger, handlers, introspection, kubeapi
 Json = dict[str, Any]
 
 
-def build_app(namespace: str, *, sse_heartbeat: float | None = handlers.SSE_HEARTBEAT_SECONDS) -> Starlette:
+def build_app(
+    namespace: str, *, sse_heartbeat: float | None = handlers.SSE_HEARTBEAT_SECONDS, import_workflows: bool = True
+) -> Starlette:
     """The API for one namespace: its WorkflowTemplates are the workflows, its WorkflowRuns the handlers;
-    and the debugger UI at `/`."""
+    and the debugger UI at `/`. `import_workflows=False`: never import a template's workflow to describe it."""
 
     async def run_of(handler_id: str) -> Json:
         run = await run_in_threadpool(kubeapi.find_run, namespace, handler_id)
@@ -61,7 +63,10 @@ def build_app(namespace: str, *, sse_heartbeat: float | None = handlers.SSE_HEAR
         if found is None:
             raise HTTPException(404, f"Workflow '{name}' not found")
         ref = str((found.get("spec") or {}).get("workflow") or "")
-        description = await run_in_threadpool(introspection.describe, ref)
+        if import_workflows:
+            description = await run_in_threadpool(introspection.describe, ref)
+        else:
+            description = introspection.generic_description(ref, "kwf serve --no-import: described generically")
         return JSONResponse(introspection.to_json(description, request.url.path.rpartition("/")[2]))
 
     async def run_nowait(request: Request) -> JSONResponse:
