@@ -4,8 +4,8 @@
 #   docker build -t kube-workflows:0.1.0 .
 #
 # tests/integration/test_packaging.py replays the builder stage's install steps in a clean venv and
-# lints this file with hadolint; keep the builder stage to WORKDIR/ENV/COPY lines, RUN pip lines and the one RUN of
-# hack/fetch-debugger.py.
+# lints this file with hadolint; keep the builder stage to WORKDIR/ENV/COPY lines, RUN pip lines and
+# the one RUN of hack/fetch-debugger.py.
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 

@@ -13,7 +13,7 @@ from kube_workflows.server import debugger
 
 def test_the_installed_files_are_the_recorded_release() -> None:
     # `make venv` (hack/fetch-debugger.py) installs them; a missing or changed file fails here.
-    assert debugger.problems() == []
+    assert debugger.problems() == [], "install them: python3 hack/fetch-debugger.py (make venv does)"
     wanted = debugger.manifest()
     assert (wanted.package, wanted.version) == ("@llamaindex/workflow-debugger", "0.2.42")
     assert wanted.tarball == "@llamaindex/workflow-debugger/-/workflow-debugger-0.2.42.tgz"

@@ -97,9 +97,9 @@ def answer_entry(body: Json, run: Json) -> Json:
     """The `spec.events` entry for `POST /events/{id}`'s envelope `{event: {value, type, qualified_name}}`
     (the client's), or `{event: "<that envelope as JSON>"}` with `data` for `value` (the debugger's).
 
-        The client names an event class by its bare name (`type`): the entry names it as `pkg.mod:Class`
-        when the run waits for a class of that name or the envelope gives the qualified name; else it names
-        none, and the runner builds the class the run waits for.
+    The client names an event class by its bare name (`type`): the entry names it as `pkg.mod:Class`
+    when the run waits for a class of that name or the envelope gives the qualified name; else it names
+    none, and the runner builds the class the run waits for.
     """
     event = body.get("event")
     if isinstance(event, str):

@@ -31,8 +31,7 @@ class Description:
     start: Json
     stop: Json
     events: list[Json]
-    graph: Json
-    why: str | None = None  # why it is not exact
+    graph: Json  # a generic one's `description` says why it is not exact
 
 
 def describe_workflow(workflow: Workflow) -> Description:
@@ -58,7 +57,6 @@ def generic_description(workflow_ref: str, why: str) -> Description:
         stop=StopEvent.model_json_schema(),
         events=[e.model_json_schema() for e in GENERIC_EVENTS],
         graph={"name": class_name, "nodes": [], "edges": [], "description": why},
-        why=why,
     )
 
 
