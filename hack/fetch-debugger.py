@@ -33,8 +33,14 @@ def tarball(wanted: debugger.Debugger) -> bytes:
     registry = os.environ.get("NPM_CONFIG_REGISTRY") or "https://registry.npmjs.org"
     url = f"{registry.rstrip('/')}/{wanted.tarball}"
     print(f"fetch-debugger: downloading {url}", file=sys.stderr)
-    with urllib.request.urlopen(url, timeout=120) as response:
-        data: bytes = response.read()
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            data: bytes = response.read()
+    except OSError as exc:
+        raise SystemExit(
+            f"fetch-debugger: cannot download {url} ({exc}); without network, put the tarball "
+            f"(npm pack {wanted.package}@{wanted.version}) at {cached}"
+        ) from None
     if debugger.integrity(data) != wanted.integrity:
         raise SystemExit(f"fetch-debugger: {url} does not match the integrity in {debugger.MANIFEST}")
     cache.mkdir(parents=True, exist_ok=True)
