@@ -4,7 +4,8 @@
 #   docker build -t kube-workflows:0.1.0 .
 #
 # tests/integration/test_packaging.py replays the builder stage's install steps in a clean venv and
-# lints this file with hadolint; keep the builder stage to WORKDIR/ENV/COPY/RUN pip lines.
+# lints this file with hadolint; keep the builder stage to WORKDIR/ENV/COPY lines, RUN pip lines and
+# the one RUN of hack/fetch-debugger.py.
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
@@ -16,9 +17,14 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 # The product package only: the dev tools (devtools/, the local dev cluster) never enter the image.
 COPY operator/ operator/
+# The debugger UI's files (the npm tarball, checked against ui/debugger.json) into the package, so that
+# `kwf serve` needs no CDN.
+COPY hack/fetch-debugger.py hack/
+RUN python hack/fetch-debugger.py
 # The project and its dependencies (wheels from PyPI; psycopg for spec.checkpoint.store postgres) into
-# /install, laid out like /usr/local. (DL3013: this checkout, pinned by pyproject.toml, not a PyPI name.)
-# hadolint ignore=DL3013
+# /install, laid out like /usr/local. (DL3013: this checkout, pinned by pyproject.toml, not a PyPI name.
+# DL3059: a RUN of its own, so that tests/integration/test_packaging.py replays each step.)
+# hadolint ignore=DL3013,DL3059
 RUN pip install --prefix=/install ".[postgres,serve]"
 
 FROM ${PYTHON_IMAGE}

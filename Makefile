@@ -9,9 +9,9 @@ T ?=
 # test workflows importable there, as an image would.
 export PYTHONPATH := $(CURDIR)/examples:$(CURDIR)/tests/workflows$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: venv postgres controlplane helm kueue realnode-bin images realnode cluster-up cluster-down test lint unit crds demo bench chaos clean
+.PHONY: venv ui postgres chromium controlplane helm kueue realnode-bin images realnode cluster-up cluster-down test lint unit crds demo bench chaos clean
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed ui
 # The product and, apart from it, the dev tools (devtools/: the dev cluster and `kwf dev`).
 $(VENV)/.installed: pyproject.toml devtools/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,17 @@ $(VENV)/.installed: pyproject.toml devtools/pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]' -e ./devtools
 	@touch $@
 
+# The debugger UI's files for `kwf serve` (the npm package, integrity-checked; cached in ~/.cache/kube-workflows/npm).
+ui:
+	@$(PYTHON) hack/fetch-debugger.py
+
 # The tests start a PostgreSQL server of their own (tests/local_postgres.py) from Debian's package.
 postgres:
 	@bash hack/debian-packages.sh postgresql
+
+# tests/e2e/test_ui_browser.py drives Debian's headless chromium.
+chromium:
+	@bash hack/debian-packages.sh chromium
 
 controlplane:
 	@bash hack/build-controlplane.sh >/dev/null
@@ -68,7 +76,7 @@ unit: venv
 
 # Without T: lint, types, then every test (unit, integration, e2e on a real local control plane; realnode on a
 # real kubelet, root only; its binaries and images are built first, like the control plane).
-test: venv postgres controlplane helm $(if $(strip $(T)),,kueue realnode-bin images)
+test: venv postgres chromium controlplane helm $(if $(strip $(T)),,kueue realnode-bin images)
 ifeq ($(strip $(T)),)
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest tests

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import socket
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,19 +16,17 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-import yaml
 from llama_agents.client import WorkflowClient
 from llama_agents.server import WorkflowServer
 from workflows.events import HumanResponseEvent, InputRequiredEvent, StartEvent
 
-from kube_workflows.models import GROUP, VERSION
-from support import KWF, Cluster, wait_for
+import serving
+from support import Cluster, wait_for
 
 WORKFLOW = "stream-chain"
 STEPS, PER_STEP, HOLD_AT = 3, 2, 2
 MESSAGES = [f"step {i} part {j}" for i in range(1, STEPS + 1) for j in range(1, PER_STEP + 1)]
 TIMEOUT = 180
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -40,98 +36,19 @@ class Backend:
     interrupt: Callable[[str], None]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[str] | None = None) -> None:
-    def healthy() -> bool:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the server exited {proc.returncode}")
-        try:
-            return httpx.get(f"{url}/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(f"{url} to answer /health", healthy, 60)
-
-
-def chart_identity(cluster: Cluster, namespace: str, tmp_path: Path) -> Path:
-    """A kubeconfig holding a token of the ServiceAccount the chart gives `kwf serve` (serve.enabled), bound
-    to the chart's Role in `namespace`: the tests pass with those rights alone."""
-    built = subprocess.run(["bash", str(REPO / "hack" / "build-helm.sh")], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr[-2000:]
-    helm = built.stdout.strip().splitlines()[-1]
-    values = ["--set", "serve.enabled=true", "--show-only", "templates/serve.yaml"]
-    rendered = subprocess.run(
-        [helm, "template", "kwf", str(REPO / "charts" / "kube-workflows"), "-n", namespace, *values],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    docs = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
-    assert sorted(d["kind"] for d in docs) == ["Role", "RoleBinding", "ServiceAccount"]
-    for doc in docs:
-        cluster.apply(doc, namespace)
-    [account] = [d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount"]
-    token = cluster.core.create_namespaced_service_account_token(
-        account, namespace, {"spec": {"expirationSeconds": 3600}}
-    ).status.token
-    config = cluster.api.configuration
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "dev", "cluster": {"server": config.host, "certificate-authority": config.ssl_ca_cert}}],
-        "users": [{"name": account, "user": {"token": token}}],
-        "contexts": [{"name": "serve", "context": {"cluster": "dev", "user": account, "namespace": namespace}}],
-        "current-context": "serve",
-    }
-    path = tmp_path / "serve.kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig))
-    return path
-
-
 @pytest.fixture
 def kwf_serve(request: pytest.FixtureRequest) -> Iterator[Backend]:
     cluster: Cluster = request.getfixturevalue("cluster")
     request.getfixturevalue("operator")
     namespace: str = request.getfixturevalue("namespace")
-    template = {"workflow": "kwf_testflows.streaming:StreamChain", "image": "local"}
-    cluster.apply(
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "WorkflowTemplate",
-            "metadata": {"name": WORKFLOW},
-            "spec": template,
-        },
-        namespace,
-    )
     tmp_path: Path = request.getfixturevalue("tmp_path")
-    kubeconfig = chart_identity(cluster, namespace, tmp_path)
-    port = free_port()
-    with open(tmp_path / "serve.log", "w+") as log:
-        proc = subprocess.Popen(
-            [KWF, "serve", "--host", "127.0.0.1", "--port", str(port)],  # the namespace: the kubeconfig's
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**cluster.env(), "KUBECONFIG": str(kubeconfig)},
-        )
-        try:
-            wait_healthy(f"http://127.0.0.1:{port}", proc)
+    with serving.kwf_serve(cluster, namespace, tmp_path, {WORKFLOW: "kwf_testflows.streaming:StreamChain"}) as url:
 
-            def kill_runner(handler_id: str) -> None:
-                [pod] = cluster.runner_pods(namespace, handler_id)
-                cluster.crash_pod(namespace, pod.metadata.name)
+        def kill_runner(handler_id: str) -> None:
+            [pod] = cluster.runner_pods(namespace, handler_id)
+            cluster.crash_pod(namespace, pod.metadata.name)
 
-            yield Backend(WorkflowClient(base_url=f"http://127.0.0.1:{port}"), kill_runner)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-            log.seek(0)
-            print(log.read())  # shown with a failure
+        yield Backend(WorkflowClient(base_url=url), kill_runner)
 
 
 # One for the module: the workflows library's default runtime is process-wide, and a second server on a
@@ -142,7 +59,7 @@ def reference() -> Iterator[Backend]:
 
     server = WorkflowServer()
     server.add_workflow(WORKFLOW, StreamChain())
-    port = free_port()
+    port = serving.free_port()
     web = uvicorn.Server(uvicorn.Config(server.app, host="127.0.0.1", port=port, log_level="warning"))
 
     async def serve() -> None:
@@ -156,7 +73,7 @@ def reference() -> Iterator[Backend]:
     thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
     thread.start()
     try:
-        wait_healthy(f"http://127.0.0.1:{port}")
+        serving.wait_healthy(f"http://127.0.0.1:{port}")
         yield Backend(WorkflowClient(base_url=f"http://127.0.0.1:{port}"), lambda _: None)
     finally:
         web.should_exit = True

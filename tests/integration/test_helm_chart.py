@@ -212,6 +212,20 @@ def test_serve_is_off_by_default_and_on_runs_with_a_role_in_one_namespace(helm: 
     assert result.returncode != 0 and "schema" in result.stderr, result.stderr
 
 
+def test_serve_runs_the_operators_image_or_one_with_the_workflows_code(helm: str) -> None:
+    def serve_container(*values: str) -> dict[str, Any]:
+        (deployment,) = by_kind(component(render(helm, *CONFIGURATIONS["serve"], *values), "serve"), "Deployment")
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        return container  # type: ignore[no-any-return]
+
+    (operator,) = by_kind(component(render(helm), "operator"), "Deployment")
+    assert serve_container()["image"] == operator["spec"]["template"]["spec"]["containers"][0]["image"]
+    mine = serve_container("--set", "serve.image=registry.example.com/my-workflows:1.2.0")
+    assert mine["image"] == "registry.example.com/my-workflows:1.2.0"
+    assert "--no-import" not in mine["args"]
+    assert serve_container("--set", "serve.importWorkflows=false")["args"][-1] == "--no-import"
+
+
 def test_the_installs_checkpoint_store_reaches_the_operator_as_json(helm: str) -> None:
     store = {"postgres": {"dsnSecretRef": {"name": "kwf-postgres", "key": "dsn"}}}
     container = operator_container(render(helm, "--set-json", f"runner.checkpointStore={json.dumps(store)}"))

@@ -2,7 +2,8 @@
 
 No container runtime here, so the test reads the builder stage and does what it says: the same
 COPYs (minus what .dockerignore leaves out) into a scratch context, the same ENV, and the same
-`pip install` with the venv standing in for the `--prefix` that the final stage copies to /usr/local.
+`pip install` with the venv standing in for the `--prefix` that the final stage copies to /usr/local,
+after the same fetch of the debugger UI's files.
 """
 
 from __future__ import annotations
@@ -76,9 +77,13 @@ def test_dockerfile_install_recipe(tmp_path: Path) -> None:
                 else:
                     target.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(src, target / src.name)
+        elif instruction == "RUN" and arguments == "python hack/fetch-debugger.py":
+            # The debugger UI's files into the package (from the npm tarball in the cache `make venv` filled).
+            result = subprocess.run([sys.executable, "hack/fetch-debugger.py"], cwd=workdir, env=env, text=True)
+            assert result.returncode == 0, "hack/fetch-debugger.py failed"
         elif instruction == "RUN":
             argv = shlex.split(arguments)
-            assert argv[:2] == ["pip", "install"], f"only `pip install` is replayed here: {arguments}"
+            assert argv[:2] == ["pip", "install"], f"only `pip install` and the UI's fetch are replayed: {arguments}"
             argv = [str(python), "-m", *[f"--prefix={venv}" if a == "--prefix=/install" else a for a in argv]]
             result = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True)
             assert result.returncode == 0, f"{arguments} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -95,6 +100,14 @@ def test_dockerfile_install_recipe(tmp_path: Path) -> None:
     # The whole package is there: the CRD renders from the installed models.
     crd = subprocess.run([str(kwf), "crd"], capture_output=True, text=True, env=env)
     assert crd.returncode == 0 and "kind: CustomResourceDefinition" in crd.stdout, crd.stderr
+    # `kwf serve` has its debugger UI (the recorded npm release's files, in the installed package).
+    ui = subprocess.run(
+        [str(python), "-c", "from kube_workflows.server import debugger; print(debugger.problems())"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert ui.returncode == 0 and ui.stdout.strip() == "[]", ui.stdout + ui.stderr
     # The image carries no dev tools: no dev-cluster package, no `cryptography`, and `kwf dev` says so.
     probe = (
         "import importlib.util as u; print([m for m in ('kube_workflows_devtools', 'cryptography') if u.find_spec(m)])"

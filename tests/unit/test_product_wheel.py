@@ -18,8 +18,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-# Local state, not sources: a checkout builds the same wheel without it.
-NOT_SOURCES = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
+# Local state, not sources: a checkout builds the same wheel without it. build/ and dist/ only at the top
+# (the package's server/ui/dist/ is the debugger UI's files).
+NOT_SOURCES = (".git", ".venv", "*.egg-info", "__pycache__", ".*_cache")
+NOT_SOURCES_AT_THE_TOP = {"build", "dist"}
+
+
+def not_sources(directory: str, names: list[str]) -> set[str]:
+    ignored = set(shutil.ignore_patterns(*NOT_SOURCES)(directory, names))
+    return ignored | (NOT_SOURCES_AT_THE_TOP & set(names) if Path(directory) == REPO else set())
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +34,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     tmp = tmp_path_factory.mktemp("wheel")
     checkout = tmp / "checkout"
     # A copy, so setuptools' build/ and egg-info land there and not in the working tree.
-    shutil.copytree(REPO, checkout, ignore=shutil.ignore_patterns(*NOT_SOURCES))
+    shutil.copytree(REPO, checkout, ignore=not_sources)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     # No build isolation: the venv's setuptools (dev extras), so the build needs no index.
     result = subprocess.run(
@@ -52,6 +59,9 @@ def test_wheel_holds_the_product(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
     for module in ("cli/main.py", "cli/plugins.py", "controller/operator.py", "runner/main.py", "models/crd.py"):
         assert f"kube_workflows/{module}" in names, f"{module} is missing from the wheel"
+    # The debugger UI `kwf serve` serves, npm's files included (hack/fetch-debugger.py puts them in the tree).
+    for data in ("index.html", "debugger.json", "dist/app.js", "dist/app.css"):
+        assert f"kube_workflows/server/ui/{data}" in names, f"server/ui/{data} is missing from the wheel"
 
 
 def test_wheel_has_no_dev_tools(wheel: zipfile.ZipFile) -> None:

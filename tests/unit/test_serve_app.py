@@ -4,14 +4,16 @@ bodies and stream framing the llama-agents client reads, and what each route wri
 from __future__ import annotations
 
 import json
+import re
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from kube_workflows.server import app, kubeapi
+from kube_workflows.server import app, debugger, kubeapi
 
 Json = dict[str, Any]
 
@@ -19,6 +21,7 @@ Json = dict[str, Any]
 class FakeApi:
     def __init__(self) -> None:
         self.templates = ["chain"]
+        self.workflows = {"chain": "kwf_testflows.streaming:StreamChain"}  # each template's spec.workflow
         self.runs: dict[str, Json] = {}
         self.versions: list[Json] = []  # what the watch will show next
         self.sent: list[Json] = []
@@ -50,6 +53,11 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     api = FakeApi()
     monkeypatch.setattr(kubeapi, "template_names", lambda ns: api.templates)
     monkeypatch.setattr(kubeapi, "template_exists", lambda ns, name: name in api.templates)
+    monkeypatch.setattr(
+        kubeapi,
+        "template",
+        lambda ns, name: {"spec": {"workflow": api.workflows[name]}} if name in api.templates else None,
+    )
     monkeypatch.setattr(kubeapi, "runs", lambda ns: list(api.runs.values()))
     monkeypatch.setattr(kubeapi, "find_run", lambda ns, name: api.runs.get(name))
     monkeypatch.setattr(kubeapi, "create_run", api.create_run)
@@ -171,3 +179,78 @@ def test_kwf_serve_is_a_command_and_says_which_extra_it_needs(
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as without the `serve` extra
     assert main(["serve", "-n", "team-a", "--port", "1"]) == 1
     assert "pip install 'kube-workflows[serve]'" in capsys.readouterr().err
+
+
+def test_a_workflows_schema_graph_and_events_come_from_its_code_when_importable(http: TestClient) -> None:
+    schema = http.get("/workflows/chain/schema").json()
+    assert (schema["start"]["title"], schema["stop"]["title"], schema["exact"]) == ("StartEvent", "StopEvent", True)
+    graph = http.get("/workflows/chain/representation").json()["graph"]
+    assert graph["name"] == "StreamChain"
+    assert {"begin", "work", "answered"} <= {n["id"] for n in graph["nodes"] if n["node_type"] == "step"}
+    events = [e["title"] for e in http.get("/workflows/chain/events").json()["events"]]
+    assert {"Next", "HumanResponseEvent", "InputRequiredEvent"} <= set(events)
+
+
+def test_a_workflow_the_server_cannot_import_is_described_generically_and_says_so(
+    http: TestClient, fake: FakeApi
+) -> None:
+    fake.templates.append("elsewhere")
+    fake.workflows["elsewhere"] = "team_a_flows.nowhere:Flow"  # its code is in its image only
+    schema = http.get("/workflows/elsewhere/schema").json()
+    assert (schema["start"]["title"], schema["exact"]) == ("StartEvent", False)
+    graph = http.get("/workflows/elsewhere/representation").json()["graph"]
+    assert graph["name"] == "Flow" and graph["nodes"] == [] and "not importable" in graph["description"]
+    events = [e["title"] for e in http.get("/workflows/elsewhere/events").json()["events"]]
+    assert events == ["StartEvent", "StopEvent", "InputRequiredEvent", "HumanResponseEvent"]
+    for part in ("schema", "representation", "events"):
+        assert http.get(f"/workflows/nope/{part}").status_code == 404
+
+
+def test_no_import_describes_even_an_importable_workflow_generically(fake: FakeApi) -> None:
+    http = TestClient(app.build_app("team-a", import_workflows=False))
+    assert http.get("/workflows/chain/schema").json()["exact"] is False
+    graph = http.get("/workflows/chain/representation").json()["graph"]
+    assert graph["nodes"] == [] and "--no-import" in graph["description"]
+
+
+def test_a_quiet_sse_stream_carries_heartbeats_and_ndjson_none(fake: FakeApi) -> None:
+    fake.add("a", "Running", stream=stream(progress(1, "one")))
+    ended = {**fake.runs["a"], "status": {"phase": "Succeeded", "result": 1, "stream": stream(progress(1, "one"))}}
+
+    def slow_versions(namespace: str, name: str) -> Iterator[Json]:
+        time.sleep(0.5)  # nothing happens to the run for a while
+        fake.runs[name] = ended
+        yield ended
+
+    http = TestClient(app.build_app("team-a", sse_heartbeat=0.1))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kubeapi, "versions", slow_versions)
+        text = http.get("/events/a", params={"after_sequence": "-1"}).text
+        assert ": heartbeat\n\n" in text
+        frames = [f for f in text.split("\n\n") if f.startswith("id: ")]
+        assert [f.split("\n")[0] for f in frames] == ["id: 1", "id: 2"]  # the event, then the StopEvent
+        fake.runs["a"] = {**ended, "status": {**ended["status"], "phase": "Running"}}
+        ndjson = http.get("/events/a", params={"after_sequence": "-1", "sse": "false"}).text
+        assert "heartbeat" not in ndjson and len(ndjson.splitlines()) == 2
+
+
+def test_the_debugger_ui_is_served_at_the_root_from_the_package(http: TestClient) -> None:
+    page = http.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'src="dist/app.js"' in page.text and 'href="dist/app.css"' in page.text
+    assert not re.search(r'(src|href)="(https?:)?//', page.text), "the page loads something from elsewhere"
+    script = http.get("/dist/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert debugger.integrity(script.content) == debugger.manifest().files["dist/app.js"]
+    assert http.get("/health").json() == {"status": "healthy"}  # the API's routes come first
+
+
+def test_without_the_ui_files_the_root_says_how_to_install_them_and_the_api_works(
+    fake: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(debugger, "problems", lambda: ["dist/app.js is missing"])
+    http = TestClient(app.build_app("team-a"))
+    page = http.get("/")
+    assert page.status_code == 503
+    assert "dist/app.js is missing" in page.text and "hack/fetch-debugger.py" in page.text
+    assert http.get("/workflows").json() == {"workflows": ["chain"]}

@@ -133,11 +133,18 @@ def test_an_answer_with_a_qualified_name_keeps_it_and_extra_fields_are_flattened
     assert handlers.answer_entry(body, a_run("Waiting")) == {"data": {"note": "hi"}, "type": "pkg.events:Reply"}
 
 
+def test_the_debuggers_answer_a_json_string_with_data_is_read_as_the_envelope() -> None:
+    waiting = a_run("Waiting", waiting={"expects": ["kwf_testflows.greeting.Name"], "eventIndex": 0})
+    body = {"event": '{"type":"Name","data":{"name":"Ada"}}'}  # what @llamaindex/workflow-debugger 0.2.42 posts
+    assert handlers.answer_entry(body, waiting) == {"data": {"name": "Ada"}, "type": "kwf_testflows.greeting:Name"}
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
         ({}, "event is required"),
-        ({"event": "text"}, "must be a JSON object"),
+        ({"event": "text"}, "or that envelope as a JSON string"),
+        ({"event": "[1]"}, "event is required"),
         ({"event": {"value": [1], "type": "X"}}, "event.value must be a JSON object"),
     ],
 )

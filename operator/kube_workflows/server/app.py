@@ -1,11 +1,13 @@
 """The WorkflowServer routes the llama-agents client calls, as a Starlette app over `kubeapi`.
 
 Handlers are thin: read or write through `kubeapi` in a worker thread (the Kubernetes client blocks),
-shape the answer with `handlers`.
+shape the answer with `handlers`. The debugger UI's files are served at `/`, as upstream does (`debugger`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,17 +17,21 @@ from starlette.applications import Starlette
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from kube_workflows import kube
-from kube_workflows.server import handlers, kubeapi
+from kube_workflows.server import debugger, handlers, introspection, kubeapi
 
 Json = dict[str, Any]
 
 
-def build_app(namespace: str) -> Starlette:
-    """The API for one namespace: its WorkflowTemplates are the workflows, its WorkflowRuns the handlers."""
+def build_app(
+    namespace: str, *, sse_heartbeat: float | None = handlers.SSE_HEARTBEAT_SECONDS, import_workflows: bool = True
+) -> Starlette:
+    """The API for one namespace: its WorkflowTemplates are the workflows, its WorkflowRuns the handlers;
+    and the debugger UI at `/`. `import_workflows=False`: never import a template's workflow to describe it."""
 
     async def run_of(handler_id: str) -> Json:
         run = await run_in_threadpool(kubeapi.find_run, namespace, handler_id)
@@ -49,6 +55,19 @@ def build_app(namespace: str) -> Starlette:
         if not await run_in_threadpool(kubeapi.template_exists, namespace, name):
             raise HTTPException(404, "Workflow not found")
         return await run_in_threadpool(kubeapi.create_run, namespace, manifest)
+
+    async def describe(request: Request) -> JSONResponse:
+        """`/workflows/{name}/schema`, `/representation`, `/events`: see `introspection`."""
+        name = request.path_params["name"]
+        found = await run_in_threadpool(kubeapi.template, namespace, name)
+        if found is None:
+            raise HTTPException(404, f"Workflow '{name}' not found")
+        ref = str((found.get("spec") or {}).get("workflow") or "")
+        if import_workflows:
+            description = await run_in_threadpool(introspection.describe, ref)
+        else:
+            description = introspection.generic_description(ref, "kwf serve --no-import: described generically")
+        return JSONResponse(introspection.to_json(description, request.url.path.rpartition("/")[2]))
 
     async def run_nowait(request: Request) -> JSONResponse:
         return JSONResponse(handlers.handler_data(await start(request)))
@@ -85,6 +104,8 @@ def build_app(namespace: str) -> Starlette:
         if handlers.finished(run) and not handlers.new_events(run, after):
             return Response(status_code=204)
         lines = _event_lines(namespace, run, after, sse=sse)
+        if sse and sse_heartbeat:
+            lines = _with_heartbeats(lines, sse_heartbeat)
         return StreamingResponse(lines, media_type="text/event-stream" if sse else "application/x-ndjson")
 
     async def post_event(request: Request) -> JSONResponse:
@@ -113,14 +134,64 @@ def build_app(namespace: str) -> Starlette:
         Route("/workflows", list_workflows, methods=["GET"]),
         Route("/workflows/{name}/run", run_wait, methods=["POST"]),
         Route("/workflows/{name}/run-nowait", run_nowait, methods=["POST"]),
+        Route("/workflows/{name}/schema", describe, methods=["GET"]),
+        Route("/workflows/{name}/representation", describe, methods=["GET"]),
+        Route("/workflows/{name}/events", describe, methods=["GET"]),
         Route("/results/{handler_id}", result, methods=["GET"]),
         Route("/handlers", list_handlers, methods=["GET"]),
         Route("/handlers/{handler_id}", get_handler, methods=["GET"]),
         Route("/handlers/{handler_id}/cancel", cancel, methods=["POST"]),
         Route("/events/{handler_id}", stream_events, methods=["GET"]),
         Route("/events/{handler_id}", post_event, methods=["POST"]),
+        _ui(),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error, ApiException: _api_error})
+
+
+def _ui() -> Mount | Route:
+    """The debugger's page and files at `/` (after the API routes, as upstream mounts them); without its
+    files, `/` says how to install them and the API works on."""
+    missing = debugger.problems()
+    if not missing:
+        return Mount("/", app=StaticFiles(directory=debugger.UI_DIR, html=True), name="ui")
+    wanted = debugger.manifest()
+    message = (
+        f"The debugger UI ({wanted.package}@{wanted.version}) is not installed here: {'; '.join(missing)}. "
+        "Install it with `python hack/fetch-debugger.py` (make venv) in a checkout, or use the kube-workflows image."
+    )
+
+    async def not_installed(_: Request) -> Response:
+        return PlainTextResponse(message, status_code=503)
+
+    return Route("/", not_installed, methods=["GET"])
+
+
+async def _with_heartbeats(lines: AsyncIterator[str], every: float) -> AsyncIterator[str]:
+    """`lines`, with an SSE comment (": heartbeat") whenever `every` seconds pass without one, as upstream
+    sends: proxies that cut idle connections keep a quiet run's stream open."""
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def feed() -> None:
+        async for line in lines:
+            await queue.put(line)
+        await queue.put(None)
+
+    feeder = asyncio.ensure_future(feed())
+    try:
+        while True:
+            try:
+                line = await asyncio.wait_for(queue.get(), timeout=every)
+            except TimeoutError:
+                yield ": heartbeat\n\n"
+                continue
+            if line is None:
+                break
+            yield line
+        await feeder  # its error, if any, is the stream's
+    finally:
+        feeder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feeder
 
 
 async def _event_lines(namespace: str, run: Json, after: int, *, sse: bool) -> AsyncIterator[str]:

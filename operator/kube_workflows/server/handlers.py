@@ -5,6 +5,7 @@ The shapes are llama-agents-client 0.4.1's (`HandlerData`, `EventEnvelopeWithMet
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from kube_workflows.models import GROUP, KIND, TERMINAL_PHASES, VERSION
@@ -16,6 +17,8 @@ Status = Literal["running", "completed", "failed", "cancelled"]
 # "running" to it. The phase itself goes along in `phase`.
 _STATUS_OF_PHASE: dict[str, Status] = {"Succeeded": "completed", "Failed": "failed", "Cancelled": "cancelled"}
 STOP_EVENT = "workflows.events.StopEvent"
+# Upstream's default (WorkflowServer's sse_heartbeat_interval): an SSE comment when nothing else was sent.
+SSE_HEARTBEAT_SECONDS = 25.0
 
 
 def handler_status(phase: str | None) -> Status:
@@ -91,7 +94,8 @@ def start_input(body: Json) -> Json:
 
 
 def answer_entry(body: Json, run: Json) -> Json:
-    """The `spec.events` entry for `POST /events/{id}`'s envelope `{event: {value, type, qualified_name}}`.
+    """The `spec.events` entry for `POST /events/{id}`'s envelope `{event: {value, type, qualified_name}}`
+    (the client's), or `{event: "<that envelope as JSON>"}` with `data` for `value` (the debugger's).
 
     The client names an event class by its bare name (`type`): the entry names it as `pkg.mod:Class`
     when the run waits for a class of that name or the envelope gives the qualified name; else it names
@@ -99,7 +103,11 @@ def answer_entry(body: Json, run: Json) -> Json:
     """
     event = body.get("event")
     if isinstance(event, str):
-        raise ValueError("event must be a JSON object (an envelope {value, type})")
+        # The debugger sends the envelope as a JSON string, `{"type": ..., "data": {...}}` (upstream takes both).
+        try:
+            event = json.loads(event)
+        except json.JSONDecodeError:
+            raise ValueError("event must be an envelope {value, type}, or that envelope as a JSON string") from None
     if not isinstance(event, dict) or not event:
         raise ValueError("event is required: an envelope {value, type}")
     value = event.get("value", event.get("data"))

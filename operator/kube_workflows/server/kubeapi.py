@@ -33,12 +33,15 @@ def runs(namespace: str) -> list[Json]:
     return list(listed.get("items") or [])
 
 
-def template_exists(namespace: str, name: str) -> bool:
+def template(namespace: str, name: str) -> Json | None:
     from kube_workflows import kube
 
     get = kube.custom_objects().get_namespaced_custom_object
-    found = _or_none(get, namespace, name, GROUP, VERSION, TEMPLATES)
-    return found is not None
+    return _or_none(get, namespace, name, GROUP, VERSION, TEMPLATES)
+
+
+def template_exists(namespace: str, name: str) -> bool:
+    return template(namespace, name) is not None
 
 
 def find_run(namespace: str, name: str) -> Json | None:
