@@ -287,12 +287,12 @@ def rows(idle: Stage, at_first: Stage, at_total: Stage, end: Stage, every: float
     backlog = percentile(end.reactions, 50) / percentile(at_total.reactions, 50)
     return [
         Row(
-            measure=f"operator RSS with {end.runs} runs in flight / 150 MB",
+            measure=f"operator_rss_{end.runs}",
             value=f"{rss:.0f} MB",
             anchor=f"{RSS_TARGET_MB} MB",
             ratio=rss / RSS_TARGET_MB,
             target=1.0,
-            detail=f"idle {idle.usage.rss_mb:.0f} MB; {growth(at_first, at_total)}; {end.usage.rss_mb:.0f} MB "
+            detail=f"operator RSS with {end.runs} runs in flight / 150 MB: idle {idle.usage.rss_mb:.0f} MB; {growth(at_first, at_total)}; {end.usage.rss_mb:.0f} MB "
             f"after a {soak:.0f} s soak (a checkpoint per run every {every:g} s)",
         ),
         Row(
