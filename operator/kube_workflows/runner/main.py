@@ -17,7 +17,6 @@ import signal
 import traceback
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 from workflows.events import Event
@@ -29,6 +28,7 @@ from kube_workflows.checkpoint.outputs import ERROR_KEY, withheld_error
 from kube_workflows.checkpoint.outputs import to_text as outputs_text
 from kube_workflows.models import WorkflowRunSpec, exit_codes
 from kube_workflows.models.workflowrun import effective_spec
+from kube_workflows.restclient import ApiError
 from kube_workflows.runner import context_store, failpoints, outputs, patches
 from kube_workflows.runner.identity import RunnerIdentity
 from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
@@ -77,7 +77,7 @@ def record_failure(
             ref = outputs.withhold(reporter, store.owner, ERROR_KEY, details)
             error = withheld_error(error, ref)
         reporter.write("recording the error", patches.error_patch(store.attempt, error) + store.stream.publish(events))
-    except (Superseded, ApiUnavailable, ApiException, StatusTooLarge) as write_exc:
+    except (Superseded, ApiUnavailable, ApiError, StatusTooLarge) as write_exc:
         log.error("could not record the error: %s", write_exc)
     log.error("run failed (%s): %s", reason, exc)
     return code
@@ -90,7 +90,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
     except NotClaimable as exc:
         log.warning("not running %s/%s: %s", identity.namespace, identity.name, exc)
         return exit_codes.NOT_CLAIMED
-    except (ApiUnavailable, ApiException) as exc:
+    except (ApiUnavailable, ApiError) as exc:
         log.error("cannot claim %s/%s: %s", identity.namespace, identity.name, exc)
         return exit_codes.INFRASTRUCTURE
     status = run.get("status") or {}
@@ -181,7 +181,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         return exit_codes.SUPERSEDED
     except StatusTooLarge as exc:
         return await asyncio.to_thread(fail, "StatusTooLarge", exc, exit_codes.INVALID_RUN)
-    except (ApiUnavailable, ApiException) as exc:
+    except (ApiUnavailable, ApiError) as exc:
         log.error("API error while restoring: %s", exc)
         return exit_codes.INFRASTRUCTURE
 
@@ -209,7 +209,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         refused = next((e for e in (recorder.fatal, exc) if isinstance(e, StatusTooLarge)), None)
         if refused is not None:  # permanent: the same write would be refused again on a new pod
             return await asyncio.to_thread(fail, "StatusTooLarge", refused, exit_codes.INVALID_RUN)
-        if isinstance(recorder.fatal, ApiUnavailable | ApiException) or isinstance(exc, ApiUnavailable):
+        if isinstance(recorder.fatal, ApiUnavailable | ApiError) or isinstance(exc, ApiUnavailable):
             log.error("checkpoint write failed: %s", recorder.fatal or exc)
             return exit_codes.INFRASTRUCTURE
         if isinstance(recorder.fatal, CheckpointTooLarge):
@@ -340,7 +340,7 @@ async def _finish(recorder: RunRecorder, store: StatusStore, result: Any) -> int
         return exit_codes.SUPERSEDED
     except StatusTooLarge as exc:
         return await asyncio.to_thread(record_failure, store, "StatusTooLarge", exc, exit_codes.INVALID_RUN)
-    except (ApiUnavailable, ApiException) as exc:
+    except (ApiUnavailable, ApiError) as exc:
         log.error("could not record the result: %s", exc)
         return exit_codes.INFRASTRUCTURE
     log.info("workflow finished; result recorded")

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from kubernetes.client.exceptions import ApiException
-
 from kube_workflows.models import exit_codes
+from kube_workflows.restclient import ApiError
 from kube_workflows.runner import patches
 from kube_workflows.runner.identity import RunnerIdentity
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, StatusTooLarge, Superseded
@@ -32,14 +31,14 @@ def refuse(identity: RunnerIdentity, problem: str, reporter: Reporter | None = N
         run, attempt = reporter.claim(identity.pod)
     except NotClaimable:
         return exit_codes.NOT_CLAIMED
-    except (ApiUnavailable, ApiException):
+    except (ApiUnavailable, ApiError):
         return exit_codes.INFRASTRUCTURE
     if ((run.get("status") or {}).get("checkpoint") or {}).get("final"):
         return exit_codes.SUCCEEDED  # finished before this pod: nothing to refuse
     error = {"reason": UNSUPPORTED_LIBRARY, "type": UNSUPPORTED_LIBRARY, "message": problem, "step": None}
     try:
         reporter.write("recording the error", patches.error_patch(attempt, error))
-    except (Superseded, ApiUnavailable, ApiException, StatusTooLarge) as exc:
+    except (Superseded, ApiUnavailable, ApiError, StatusTooLarge) as exc:
         log.error("could not record the error: %s", exc)
     return exit_codes.INVALID_RUN
 
