@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import traceback
+from concurrent.futures import Future
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,6 +35,7 @@ from kube_workflows.runner.identity import RunnerIdentity
 from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, StatusTooLarge, Superseded
 from kube_workflows.runner.restore import RunFailure, restore_context
+from kube_workflows.runner.startup import Claimed, claim_in_background
 from kube_workflows.runner.status_store import CheckpointTooLarge, StatusStore
 from kube_workflows.runner.stream import StreamWindow
 from kube_workflows.runtime import compat
@@ -83,16 +85,20 @@ def record_failure(
     return code
 
 
-async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) -> int:
-    reporter = reporter or Reporter(identity.namespace, identity.name)
+async def execute(
+    identity: RunnerIdentity, reporter: Reporter | None = None, claiming: Future[Claimed] | None = None
+) -> int:
+    """Run the workflow of the run `identity` names; `claiming`: its claim, when already under way."""
+    claiming = claiming or claim_in_background(identity, reporter)
     try:
-        run, attempt = await asyncio.to_thread(reporter.claim, identity.pod)
+        claimed_by, run, attempt = await asyncio.wrap_future(claiming)
     except NotClaimable as exc:
         log.warning("not running %s/%s: %s", identity.namespace, identity.name, exc)
         return exit_codes.NOT_CLAIMED
     except (ApiUnavailable, ApiError) as exc:
         log.error("cannot claim %s/%s: %s", identity.namespace, identity.name, exc)
         return exit_codes.INFRASTRUCTURE
+    reporter = claimed_by
     status = run.get("status") or {}
     last = status.get("checkpoint") or {}
     if last.get("final"):
@@ -364,6 +370,6 @@ async def _stop_gracefully(recorder: RunRecorder, store: StatusStore) -> None:
     recorder.stop_requested = True
 
 
-def main() -> int:
-    """`kwf runner` once `runner.startup` has found the library supported."""
-    return asyncio.run(execute(RunnerIdentity.from_env()))
+def main(identity: RunnerIdentity, claiming: Future[Claimed]) -> int:
+    """`kwf runner` once `runner.startup` has found the library supported (and started the claim)."""
+    return asyncio.run(execute(identity, claiming=claiming))
