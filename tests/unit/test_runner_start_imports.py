@@ -20,6 +20,7 @@ FORBIDDEN_PACKAGES = {
     "croniter",
     "psycopg",  # only for spec.checkpoint.store postgres
     "starlette",
+    "argparse",  # the CLI's parser: `kwf runner` goes around it
     "uvicorn",
 }
 FORBIDDEN_UNITS = {"controller", "server", "kube"}
