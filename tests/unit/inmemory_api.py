@@ -16,10 +16,10 @@ import time
 from typing import Any
 
 import jsonpatch
-from kubernetes.client.exceptions import ApiException
 
 from kube_workflows.builders.storage import build_run_storage, wanted
 from kube_workflows.controller.storage import unserved
+from kube_workflows.restclient import ApiError
 
 
 class InMemoryApi(dict[str, dict[str, Any]]):
@@ -49,7 +49,7 @@ class InMemoryApi(dict[str, dict[str, Any]]):
 
     def _run(self, name: str) -> dict[str, Any]:
         if name not in self:
-            raise ApiException(status=404, reason=f"workflowruns {name} not found")
+            raise ApiError(status=404, reason=f"workflowruns {name} not found")
         run = self[name]
         run["metadata"].setdefault("resourceVersion", self._next_version())
         return run
@@ -64,8 +64,8 @@ class InMemoryApi(dict[str, dict[str, Any]]):
         if self.max_body_bytes is not None and len(json.dumps(body)) > self.max_body_bytes:
             self.refused_as_too_large += 1
             if self.too_large_status == 413:
-                raise ApiException(status=413, reason="Request Entity Too Large")
-            exc = ApiException(status=422, reason="Unprocessable Entity")
+                raise ApiError(status=413, reason="Request Entity Too Large")
+            exc = ApiError(status=422, reason="Unprocessable Entity")
             exc.body = json.dumps(
                 {"message": f"WorkflowRun {name} is invalid: []: Too long: must have at most 8192 bytes"}
             )
@@ -73,7 +73,7 @@ class InMemoryApi(dict[str, dict[str, Any]]):
         if content_type == "application/merge-patch+json":
             expected = (body.get("metadata") or {}).get("resourceVersion")
             if expected is not None and expected != run["metadata"]["resourceVersion"]:
-                raise ApiException(status=409, reason="Conflict: the object has been modified")
+                raise ApiError(status=409, reason="Conflict: the object has been modified")
             run.setdefault("status", {}).update(copy.deepcopy(body["status"]))
         else:
             if self.supersede_after is not None and len(self.patches) >= self.supersede_after:
@@ -83,14 +83,14 @@ class InMemoryApi(dict[str, dict[str, Any]]):
             try:
                 self[name] = run = jsonpatch.apply_patch(run, body)
             except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-                raise ApiException(status=422, reason=f"Unprocessable Entity: {exc}") from exc
+                raise ApiError(status=422, reason=f"Unprocessable Entity: {exc}") from exc
             self.patches.append(body)
         run["metadata"]["resourceVersion"] = self._next_version()
         if self.serves_storage and unserved(run.get("status") or {}):
             self._serve_storage(run)
         if self.lost_responses:
             self.lost_responses -= 1
-            raise ApiException(status=504, reason="Gateway Timeout (the write landed)")
+            raise ApiError(status=504, reason="Gateway Timeout (the write landed)")
 
     def get_chunk(self, kind: str, name: str) -> dict[str, Any] | None:
         obj = self.chunks.get((kind, name))
@@ -109,16 +109,16 @@ class InMemoryApi(dict[str, dict[str, Any]]):
     def create_chunk(self, body: dict[str, Any]) -> str:
         key = (body["kind"], body["metadata"]["name"])
         if key in self.chunks:
-            raise ApiException(status=409, reason="AlreadyExists")
+            raise ApiError(status=409, reason="AlreadyExists")
         return self._store(key, body)
 
     def replace_chunk(self, body: dict[str, Any]) -> str:
         key = (body["kind"], body["metadata"]["name"])
         current = self.chunks.get(key)
         if current is None:
-            raise ApiException(status=404, reason="NotFound")
+            raise ApiError(status=404, reason="NotFound")
         if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
-            raise ApiException(status=409, reason="Conflict: the object has been modified")
+            raise ApiError(status=409, reason="Conflict: the object has been modified")
         return self._store(key, body)
 
     def _store(self, key: tuple[str, str], body: dict[str, Any]) -> str:

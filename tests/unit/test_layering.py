@@ -20,7 +20,8 @@ PACKAGE = Path(kube_workflows.__file__).parent
 LAYERS: dict[str, int] = {
     "models": 0,  # the WorkflowRun contract: schema, child names, runner exit codes
     "checkpoint": 1,  # encode / chunk / offload a Context (pure)
-    "kube": 1,  # the one place that creates API clients
+    "kube": 1,  # the one place that creates API clients (the official client)
+    "restclient": 1,  # the runner's small REST client, without the `kubernetes` package
     "builders": 2,  # WorkflowRun -> manifests (pure); reads checkpoint's chunk names
     "runtime": 3,  # the checkpointing runtime as a library, and the llama-index compatibility module
     "runner": 4,  # the pod's entrypoint, on top of runtime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inmemory_api import InMemoryApi
 
 
+def claiming(identity: RunnerIdentity, runs: InMemoryApi) -> Future[startup.Claimed]:
+    return startup.claim_in_background(identity, Reporter(identity.namespace, identity.name, api=runs))
+
+
 def new_run(name: str, **status: Any) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "resourceVersion": "1"},
@@ -31,7 +36,7 @@ def test_an_unsupported_release_fails_the_run_with_a_reason_naming_it() -> None:
     runs = InMemoryApi(r=new_run("r"))
     problem = library_version.problem("2.25.0")
     assert problem is not None
-    code = startup.refuse(RunnerIdentity("ns", "r", "pod-1"), problem, Reporter("ns", "r", api=runs))
+    code = startup.refuse(identity := RunnerIdentity("ns", "r", "pod-1"), problem, claiming(identity, runs))
     assert code == exit_codes.INVALID_RUN and code in exit_codes.PERMANENT
     error = runs["r"]["status"]["error"]
     assert error["reason"] == "UnsupportedLibrary"
@@ -42,7 +47,7 @@ def test_an_unsupported_release_fails_the_run_with_a_reason_naming_it() -> None:
 
 def test_a_finished_run_is_left_alone() -> None:
     runs = InMemoryApi(r=new_run("r", attempt=1, checkpoint={"seq": 3, "final": True}, phase="Succeeded"))
-    code = startup.refuse(RunnerIdentity("ns", "r", "pod-1"), "unsupported", Reporter("ns", "r", api=runs))
+    code = startup.refuse(identity := RunnerIdentity("ns", "r", "pod-1"), "unsupported", claiming(identity, runs))
     assert code == exit_codes.SUCCEEDED
     assert "error" not in runs["r"]["status"]
 
@@ -50,7 +55,8 @@ def test_a_finished_run_is_left_alone() -> None:
 def test_main_checks_the_library_before_importing_the_runner(monkeypatch: pytest.MonkeyPatch) -> None:
     refused: list[str] = []
     monkeypatch.setattr(library_version, "installed", lambda: "2.25.0")
-    monkeypatch.setattr(startup, "refuse", lambda identity, problem: refused.append(problem) or 4)
+    monkeypatch.setattr(startup, "refuse", lambda identity, problem, claiming: refused.append(problem) or 4)
+    monkeypatch.setattr(startup, "claim_in_background", lambda identity: None)
     monkeypatch.setenv("KWF_RUN_NAMESPACE", "ns")
     monkeypatch.setenv("KWF_RUN_NAME", "r")
     assert startup.main() == exit_codes.INVALID_RUN

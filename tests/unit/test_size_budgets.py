@@ -7,11 +7,11 @@ import json
 
 import pytest
 from inmemory_api import InMemoryApi
-from kubernetes.client.exceptions import ApiException
 from test_runner import new_run, run_once
 
 from kube_workflows.checkpoint import outputs
 from kube_workflows.models import WorkflowRunSpec, exit_codes
+from kube_workflows.restclient import ApiError
 from kube_workflows.runner.reporter import chunk_payload, too_large
 from kube_workflows.runner.stream import MAX_STREAM_BYTES, json_size
 
@@ -98,8 +98,8 @@ def test_other_refusals_are_not_size_refusals() -> None:
     assert not too_large(_exc(500, "Internal Server Error", '{"message": "etcd timeout"}'))
 
 
-def _exc(status: int, reason: str, body: str) -> ApiException:
-    exc = ApiException(status=status, reason=reason)
+def _exc(status: int, reason: str, body: str) -> ApiError:
+    exc = ApiError(status=status, reason=reason)
     exc.body = body
     return exc
 

@@ -15,9 +15,9 @@ import logging
 import os
 import signal
 import traceback
+from concurrent.futures import Future
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 from workflows.events import Event
@@ -29,11 +29,13 @@ from kube_workflows.checkpoint.outputs import ERROR_KEY, withheld_error
 from kube_workflows.checkpoint.outputs import to_text as outputs_text
 from kube_workflows.models import WorkflowRunSpec, exit_codes
 from kube_workflows.models.workflowrun import effective_spec
+from kube_workflows.restclient import ApiError
 from kube_workflows.runner import context_store, failpoints, outputs, patches
 from kube_workflows.runner.identity import RunnerIdentity
 from kube_workflows.runner.loader import WorkflowLoadError, load_workflow
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, StatusTooLarge, Superseded
 from kube_workflows.runner.restore import RunFailure, restore_context
+from kube_workflows.runner.startup import Claimed, claim_in_background
 from kube_workflows.runner.status_store import CheckpointTooLarge, StatusStore
 from kube_workflows.runner.stream import StreamWindow
 from kube_workflows.runtime import compat
@@ -77,22 +79,26 @@ def record_failure(
             ref = outputs.withhold(reporter, store.owner, ERROR_KEY, details)
             error = withheld_error(error, ref)
         reporter.write("recording the error", patches.error_patch(store.attempt, error) + store.stream.publish(events))
-    except (Superseded, ApiUnavailable, ApiException, StatusTooLarge) as write_exc:
+    except (Superseded, ApiUnavailable, ApiError, StatusTooLarge) as write_exc:
         log.error("could not record the error: %s", write_exc)
     log.error("run failed (%s): %s", reason, exc)
     return code
 
 
-async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) -> int:
-    reporter = reporter or Reporter(identity.namespace, identity.name)
+async def execute(
+    identity: RunnerIdentity, reporter: Reporter | None = None, claiming: Future[Claimed] | None = None
+) -> int:
+    """Run the workflow of the run `identity` names; `claiming`: its claim, when already under way."""
+    claiming = claiming or claim_in_background(identity, reporter)
     try:
-        run, attempt = await asyncio.to_thread(reporter.claim, identity.pod)
+        claimed_by, run, attempt = await asyncio.wrap_future(claiming)
     except NotClaimable as exc:
         log.warning("not running %s/%s: %s", identity.namespace, identity.name, exc)
         return exit_codes.NOT_CLAIMED
-    except (ApiUnavailable, ApiException) as exc:
+    except (ApiUnavailable, ApiError) as exc:
         log.error("cannot claim %s/%s: %s", identity.namespace, identity.name, exc)
         return exit_codes.INFRASTRUCTURE
+    reporter = claimed_by
     status = run.get("status") or {}
     last = status.get("checkpoint") or {}
     if last.get("final"):
@@ -181,7 +187,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         return exit_codes.SUPERSEDED
     except StatusTooLarge as exc:
         return await asyncio.to_thread(fail, "StatusTooLarge", exc, exit_codes.INVALID_RUN)
-    except (ApiUnavailable, ApiException) as exc:
+    except (ApiUnavailable, ApiError) as exc:
         log.error("API error while restoring: %s", exc)
         return exit_codes.INFRASTRUCTURE
 
@@ -209,7 +215,7 @@ async def execute(identity: RunnerIdentity, reporter: Reporter | None = None) ->
         refused = next((e for e in (recorder.fatal, exc) if isinstance(e, StatusTooLarge)), None)
         if refused is not None:  # permanent: the same write would be refused again on a new pod
             return await asyncio.to_thread(fail, "StatusTooLarge", refused, exit_codes.INVALID_RUN)
-        if isinstance(recorder.fatal, ApiUnavailable | ApiException) or isinstance(exc, ApiUnavailable):
+        if isinstance(recorder.fatal, ApiUnavailable | ApiError) or isinstance(exc, ApiUnavailable):
             log.error("checkpoint write failed: %s", recorder.fatal or exc)
             return exit_codes.INFRASTRUCTURE
         if isinstance(recorder.fatal, CheckpointTooLarge):
@@ -340,7 +346,7 @@ async def _finish(recorder: RunRecorder, store: StatusStore, result: Any) -> int
         return exit_codes.SUPERSEDED
     except StatusTooLarge as exc:
         return await asyncio.to_thread(record_failure, store, "StatusTooLarge", exc, exit_codes.INVALID_RUN)
-    except (ApiUnavailable, ApiException) as exc:
+    except (ApiUnavailable, ApiError) as exc:
         log.error("could not record the result: %s", exc)
         return exit_codes.INFRASTRUCTURE
     log.info("workflow finished; result recorded")
@@ -364,6 +370,6 @@ async def _stop_gracefully(recorder: RunRecorder, store: StatusStore) -> None:
     recorder.stop_requested = True
 
 
-def main() -> int:
-    """`kwf runner` once `runner.startup` has found the library supported."""
-    return asyncio.run(execute(RunnerIdentity.from_env()))
+def main(identity: RunnerIdentity, claiming: Future[Claimed]) -> int:
+    """`kwf runner` once `runner.startup` has found the library supported (and started the claim)."""
+    return asyncio.run(execute(identity, claiming=claiming))

@@ -17,18 +17,19 @@ own) it asks the operator for in `status.runner.storageWanted`, and waits for (b
 from __future__ import annotations
 
 import base64
+import functools
+import http.client
 import logging
 import random
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
 
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
-
-from kube_workflows import kube
+from kube_workflows import restclient
 from kube_workflows.checkpoint import offload
-from kube_workflows.models import TERMINAL_PHASES, Phase
+from kube_workflows.models import GROUP, PLURAL, TERMINAL_PHASES, VERSION, Phase
+from kube_workflows.restclient import ApiError
 from kube_workflows.runner import patches
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class StatusTooLarge(Exception):
 _TOO_LARGE_WORDS = ("too large", "too long")
 
 
-def too_large(exc: ApiException) -> bool:
+def too_large(exc: ApiError) -> bool:
     """Whether `exc` refuses a write for its size (a failed JSON-patch `test` is also a 422, but not this)."""
     if exc.status == 413:
         return True
@@ -78,8 +79,9 @@ def too_large(exc: ApiException) -> bool:
 
 
 class RunApi(Protocol):
-    """The API calls the runner makes. Errors are `ApiException`s with the real server's status codes:
-    409 for a stale resourceVersion or an existing name, 422 for a failed JSON-patch `test`."""
+    """The API calls the runner makes. Errors are `ApiError`s with the real server's status codes:
+    409 for a stale resourceVersion or an existing name, 422 for a failed JSON-patch `test`; a lost
+    connection is an `OSError` or `http.client.HTTPException`."""
 
     def get_run(self, name: str) -> dict[str, Any]: ...
 
@@ -94,40 +96,95 @@ class RunApi(Protocol):
         ...
 
 
-class KubeRunApi:
-    """RunApi on the Kubernetes client. Responses stay unparsed where the runner needs nothing of them:
-    a status write echoes the whole object, checkpoint included."""
+class RestRunApi:
+    """RunApi over `restclient`: the runner's default, which spares a starting pod the `kubernetes` imports."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, client: restclient.Client) -> None:
         self.namespace = namespace
-        self._custom = kube.custom_objects()
-        self._core = kube.core()
+        self._client = client
+        ns = quote(namespace, safe="")
+        self._runs = f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL}"
+        self._core = f"/api/v1/namespaces/{ns}"
 
     def get_run(self, name: str) -> dict[str, Any]:
-        obj = self._custom.get_namespaced_custom_object(namespace=self.namespace, name=name, **kube.WORKFLOWRUN)
+        obj = self._client.request("GET", f"{self._runs}/{quote(name, safe='')}")
         assert isinstance(obj, dict)
         return obj
 
     def patch_run_status(self, name: str, body: Any, content_type: str) -> None:
-        kube.discard(
-            self._custom.patch_namespaced_custom_object_status(
-                namespace=self.namespace,
-                name=name,
-                body=body,
-                _preload_content=False,
-                _content_type=content_type,
-                **kube.WORKFLOWRUN,
-            )
+        self._client.request("PATCH", f"{self._runs}/{quote(name, safe='')}/status", body, content_type)
+
+    def _chunk_path(self, kind: str, name: str) -> str:
+        return f"{self._core}/{'secrets' if kind == 'Secret' else 'configmaps'}/{quote(name, safe='')}"
+
+    def get_chunk(self, kind: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj = self._client.request("GET", self._chunk_path(kind, name))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        assert isinstance(obj, dict)
+        return obj
+
+    def replace_chunk(self, body: dict[str, Any]) -> str:
+        obj = self._client.request("PUT", self._chunk_path(body["kind"], body["metadata"]["name"]), body)
+        return str(obj["metadata"]["resourceVersion"])
+
+
+class KubeRunApi:
+    """RunApi on the official Kubernetes client, for credentials `restclient` does not speak (an exec
+    plugin, an auth provider). Its errors are translated to the ones `RestRunApi` raises."""
+
+    def __init__(self, namespace: str) -> None:
+        from kube_workflows import kube
+
+        self.namespace = namespace
+        self._kube = kube
+        self._custom = kube.custom_objects()
+        self._core = kube.core()
+
+    def _call(self, call: Callable[[], T]) -> T:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            return call()
+        except ApiException as exc:
+            raise ApiError(int(exc.status or 0), str(exc.reason or ""), exc.body) from exc
+        except HTTPError as exc:
+            raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
+
+    def get_run(self, name: str) -> dict[str, Any]:
+        get = self._custom.get_namespaced_custom_object
+        obj = self._call(lambda: get(namespace=self.namespace, name=name, **self._kube.WORKFLOWRUN))
+        assert isinstance(obj, dict)
+        return obj
+
+    def patch_run_status(self, name: str, body: Any, content_type: str) -> None:
+        # Unparsed: a status write echoes the whole object, checkpoint included.
+        patch = functools.partial(
+            self._custom.patch_namespaced_custom_object_status,
+            namespace=self.namespace,
+            name=name,
+            body=body,
+            _preload_content=False,
+            _content_type=content_type,
+            **self._kube.WORKFLOWRUN,
         )
+        self._call(lambda: self._kube.discard(patch()))
 
     def get_chunk(self, kind: str, name: str) -> dict[str, Any] | None:
         read = self._core.read_namespaced_secret if kind == "Secret" else self._core.read_namespaced_config_map
         try:
-            return kube.parsed(read(name, self.namespace, _preload_content=False))
-        except ApiException as exc:
+            obj: dict[str, Any] = self._call(
+                lambda: self._kube.parsed(read(name, self.namespace, _preload_content=False))
+            )
+        except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
+        return obj
 
     def replace_chunk(self, body: dict[str, Any]) -> str:
         replace: Callable[..., Any] = (
@@ -136,11 +193,22 @@ class KubeRunApi:
             else self._core.replace_namespaced_config_map
         )
         name = body["metadata"]["name"]
-        return _version(replace(name=name, namespace=self.namespace, body=body, _preload_content=False))
+        response = self._call(lambda: replace(name=name, namespace=self.namespace, body=body, _preload_content=False))
+        return str(self._kube.parsed(response)["metadata"]["resourceVersion"])
 
 
-def _version(response: Any) -> str:
-    return str(kube.parsed(response)["metadata"]["resourceVersion"])
+def run_api(namespace: str) -> RunApi:
+    """The runner's API: `restclient` where it speaks the credentials (a pod's service account always),
+    else the official client."""
+    endpoint = restclient.from_environment()
+    if endpoint is None:
+        return KubeRunApi(namespace)
+    return RestRunApi(namespace, _client(endpoint))
+
+
+@functools.cache
+def _client(endpoint: restclient.Endpoint) -> restclient.Client:
+    return restclient.Client(endpoint)  # one keep-alive pool per process, as kube.api_client
 
 
 def chunk_payload(obj: dict[str, Any]) -> str:
@@ -173,7 +241,7 @@ class Reporter:
         self.namespace = namespace
         self.name = name
         self.retry_budget_seconds = retry_budget_seconds
-        self.api: RunApi = api or KubeRunApi(namespace)
+        self.api: RunApi = api or run_api(namespace)
         self.attempt = 0
         # Status writes this attempt has made (the claim sets status.runner.writes to 0).
         self.writes = 0
@@ -189,7 +257,7 @@ class Reporter:
         while True:
             try:
                 return call()
-            except ApiException as exc:
+            except ApiError as exc:
                 if too_large(exc):
                     raise StatusTooLarge(
                         f"{what} was refused as too large (HTTP {exc.status}: {exc.reason}); lower "
@@ -201,7 +269,7 @@ class Reporter:
                 if exc.status not in RETRYABLE_STATUS and not settling:
                     raise
                 problem = f"HTTP {exc.status}"
-            except (HTTPError, OSError) as exc:
+            except (http.client.HTTPException, OSError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             if time.monotonic() + delay > deadline:
                 raise ApiUnavailable(f"{what} failed for {self.retry_budget_seconds:.0f}s: {problem}")
@@ -235,7 +303,7 @@ class Reporter:
                 try:
                     self._chunk_versions[key] = self.api.replace_chunk(fenced)
                     return
-                except ApiException as exc:
+                except ApiError as exc:
                     if exc.status not in (404, 409):
                         raise
                     self._chunk_versions.pop(key, None)  # someone else wrote (or removed) it: read again
@@ -270,10 +338,10 @@ class Reporter:
             delay = min(delay * 2, 1.0)
 
     def read_chunk(self, kind: str, name: str) -> str:
-        """The payload of chunk `name`; ApiException 404 when it is missing."""
+        """The payload of chunk `name`; ApiError 404 when it is missing."""
         obj = self._with_retries(f"reading {kind} {name}", lambda: self.api.get_chunk(kind, name))
         if obj is None:
-            raise ApiException(status=404, reason=f"{kind} {name} not found")
+            raise ApiError(status=404, reason=f"{kind} {name} not found")
         return chunk_payload(obj)
 
     def claim(self, pod: str) -> tuple[dict[str, Any], int]:
@@ -292,7 +360,7 @@ class Reporter:
             body = patches.claim_patch(run["metadata"]["resourceVersion"], attempt, pod, status)
             try:
                 self._with_retries("claiming the run", lambda b=body: self._send_merge(b))  # type: ignore[misc]
-            except ApiException as exc:
+            except ApiError as exc:
                 if exc.status == 409:  # someone wrote the run meanwhile: read again
                     continue
                 raise
@@ -313,7 +381,7 @@ class Reporter:
             self._with_retries(
                 what, lambda: self.api.patch_run_status(self.name, guarded, "application/json-patch+json")
             )
-        except ApiException as exc:
+        except ApiError as exc:
             # A failed `test` comes back as a bare 422, as does a patch the schema rejects: the run's
             # attempt and write counter tell a newer owner, a retry of a write that landed, and a bug apart.
             if exc.status != 422:

@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
 from workflows import Context, Workflow
 
 from kube_workflows.checkpoint import CheckpointError, decode_checkpoint, offload
 from kube_workflows.models import Phase, exit_codes
 from kube_workflows.models.workflowrun import CHECKPOINT_DSN_ENV, effective_spec
+from kube_workflows.restclient import ApiError
 from kube_workflows.runner.context_store import ContextStore, run_key
 from kube_workflows.runner.reporter import Reporter
 from kube_workflows.runtime import compat
@@ -107,7 +107,7 @@ def load_checkpoint(
         return decode_checkpoint(encoded, encoding=checkpoint.get("encoding", ""), sha256=checkpoint.get("sha256"))
     except CheckpointError as exc:
         raise RunFailure("CheckpointCorrupt", f"{source}: checkpoint {seq}: {exc}") from exc
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status != 404:
             raise
         raise RunFailure("CheckpointCorrupt", f"{source}: checkpoint {seq}: chunk missing: {exc.reason}") from exc
