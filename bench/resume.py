@@ -116,12 +116,13 @@ def run(bench: BenchCluster, repeats: int = 3) -> list[Row]:
     replaced_by = " or ".join(sorted({by[s.new_job] for s in samples}))
     return [
         Row(
-            measure="pod killed -> next step starts / fresh start (apply -> first step starts)",
+            measure="resume",
             value=seconds(resumed),
             anchor=seconds(fresh),
             ratio=resumed / fresh,
             target=TARGET,
-            detail=f"medians of {repeats}; from the kill: pod seen Failed "
+            detail=f"pod killed -> next step starts / fresh start (apply -> first step starts): medians of {repeats}; "
+            f"from the kill: pod seen Failed "
             f"{seconds(median([s.failed for s in samples]))}, "
             f"then until the replacement pod, made by {replaced_by}, {seconds(waited)} "
             f"({waited / resumed:.0%} of the resume), then node -> process "

@@ -292,7 +292,8 @@ def rows(idle: Stage, at_first: Stage, at_total: Stage, end: Stage, every: float
             anchor=f"{RSS_TARGET_MB} MB",
             ratio=rss / RSS_TARGET_MB,
             target=1.0,
-            detail=f"operator RSS with {end.runs} runs in flight / 150 MB: idle {idle.usage.rss_mb:.0f} MB; {growth(at_first, at_total)}; {end.usage.rss_mb:.0f} MB "
+            detail=f"operator RSS with {end.runs} runs in flight / 150 MB: idle {idle.usage.rss_mb:.0f} MB; "
+            f"{growth(at_first, at_total)}; {end.usage.rss_mb:.0f} MB "
             f"after a {soak:.0f} s soak (a checkpoint per run every {every:g} s)",
         ),
         Row(

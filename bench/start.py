@@ -109,12 +109,13 @@ def run(bench: BenchCluster, repeats: int = 5) -> list[Row]:
     runner = median([o.first_step - o.process for o in ours])
     return [
         Row(
-            measure="apply WorkflowRun -> first step starts / create Job of the same pod -> container starts",
+            measure="start",
             value=seconds(first_step),
             anchor=seconds(anchor),
             ratio=first_step / anchor,
             target=TARGET,
-            detail=f"medians of {repeats}, alternating; ours = operator (run -> Job) {seconds(operator)} "
+            detail="apply WorkflowRun -> first step starts / create Job of the same pod -> container starts: "
+            f"medians of {repeats}, alternating; ours = operator (run -> Job) {seconds(operator)} "
             f"+ Kubernetes (Job -> process) {seconds(kubernetes)} "
             f"(the anchor's: {seconds(median([a.process - a.job for a in anchors]))}) "
             f"+ runner start (process -> first step: imports, claim, load, restore) {seconds(runner)}",
