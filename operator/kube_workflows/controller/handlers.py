@@ -284,7 +284,7 @@ def spec_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
 
 
 # Per-run (phase, restarts) last reported, so a burst of Job events posts each Event once.
-_reported: dict[str, tuple[str, int, bool]] = {}
+_reported: dict[str, tuple[str, int, bool, int]] = {}
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)  # type: ignore[arg-type]
@@ -354,7 +354,10 @@ def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Obser
     running_condition: dict[str, Any] = next(
         (c for c in entry["status"].get("conditions") or [] if c.get("type") == "Running"), {}
     )
-    before_phase, before_restarts, before_running = _reported.get(
+    # A run waits once per segment: a second question can follow the first so fast (the pod woken by the
+    # answer parks again) that no Job event in between showed it Running, so the segment tells them apart.
+    segment = int(entry["status"].get("segment") or 0)
+    before_phase, before_restarts, before_running, before_segment = _reported.get(
         uid,
         (
             entry["status"].get("phase") or "",
@@ -362,6 +365,7 @@ def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Obser
             # The runner sets phase Running itself; the operator's own Running condition says whether
             # the Running event went out.
             running_condition.get("status") == "True",
+            segment,
         ),
     )
     if observed.restarts > before_restarts and observed.phase not in TERMINAL_PHASES:
@@ -373,7 +377,7 @@ def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Obser
             message=f"runner pod ended before the workflow finished ({observed.restarts} so far); "
             f"a new pod resumes from checkpoint {entry.get('checkpointSeq') or 0}",
         )
-    if observed.phase != before_phase or (observed.running and not before_running):
+    if observed.phase != before_phase or segment != before_segment or (observed.running and not before_running):
         if observed.phase == Phase.RUNNING and observed.running:
             kopf.event(ref, type="Normal", reason="Running", message=observed.message)
         elif observed.phase == Phase.WAITING:
@@ -389,7 +393,7 @@ def _post_transition_events(ref: kopf.Body, uid: str, observed: run_status.Obser
         metrics.FINISHED.labels(str(observed.phase), observed.reason).inc()
     # Kept after the run finished too: the Job's last events (SuccessCriteriaMet, then Complete) can
     # arrive before the run's own update, and must not count or announce the end twice.
-    _reported[uid] = (str(observed.phase), observed.restarts, observed.running)
+    _reported[uid] = (str(observed.phase), observed.restarts, observed.running, segment)
 
 
 __all__ = ["job_changed", "job_name_for", "runs_by_name", "start_run"]
