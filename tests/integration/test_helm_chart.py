@@ -304,6 +304,8 @@ def test_install_run_uninstall(cluster: Cluster, helm: str, solo_namespace: str)
         (["create", "configmaps", "-n", "default"], "no"),
         (["delete", "jobs", "-n", namespace], "yes"),  # spec.cancel, and a parked run's finished Job
         (["delete", "pods", "-n", namespace], "no"),
+        (["watch", "pods", "-n", namespace], "yes"),  # failed runner pods (pod_loss)
+        (["get", "pods", "-n", "default"], "no"),
         # Children block their run's deletion: OwnerReferencesPermissionEnforcement asks for this.
         (["update", "workflowruns.kube-workflows.dev", "--subresource=finalizers", "-n", namespace], "yes"),
     ]:

@@ -87,6 +87,8 @@ makes (controller/handlers.py) or that kopf makes for it:
   that Role (and bind it) because it holds them itself.
 - jobs create/list/watch: the runner Job, and the watch that mirrors it into the run's status;
   get/patch/delete: suspend and resume it (spec.suspend), remove it (spec.cancel).
+- pods list/watch: failed runner pods only (a server-side label and field selector), so a run's
+  first lost pod is replaced as the node reports it, not after the Job controller counts it.
 - serviceaccounts, roles, rolebindings create: the runner's per-run identity; get: when one of that
   name exists already, whether the run controls it (else the run fails with ChildNameConflict).
 - configmaps create/get/update: the runner may create nothing (with create on Secrets it could mint
@@ -125,6 +127,9 @@ makes (controller/handlers.py) or that kopf makes for it:
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["create", "get", "list", "watch", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["serviceaccounts"]
   verbs: ["create", "get"]

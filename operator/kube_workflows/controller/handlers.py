@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from kube_workflows import __version__
 from kube_workflows.builders import build_runner_identity, build_runner_job, job_name_for
-from kube_workflows.controller import actions, children, job_verdict, metrics, queueing, storage, sweeper
+from kube_workflows.controller import actions, children, job_verdict, metrics, pod_loss, queueing, storage, sweeper
 from kube_workflows.controller import status as run_status
 from kube_workflows.models import (
     GROUP,
@@ -297,16 +297,48 @@ def job_changed(
     **_: Any,
 ) -> None:
     """Mirror the Job into the run's phase, conditions and restarts (job_verdict.decide says how)."""
-    job = plain(body)
+    _job_event(plain(body), namespace, runs_by_name, deleted=type == "DELETED")
+
+
+# The watch is narrowed server-side to failed runner pods (operator.configure sets pod_loss's selectors).
+@kopf.on.event("", "v1", "pods", labels=MANAGED_BY)  # type: ignore[arg-type]
+def runner_pod_failed(
+    body: kopf.Body,
+    namespace: str,
+    type: str | None,
+    runs_by_name: kopf.Index[tuple[str, str], dict[str, Any]],
+    **_: Any,
+) -> None:
+    """Replace the run's first lost pod as soon as the node reports it failed, not a second later when
+    the Job controller counts it (see pod_loss). Anything else waits for the Job's own event."""
+    pod = plain(body)
+    if type == "DELETED" or not pod_loss.counted_failure(pod):
+        return
+    job = actions.read_job(namespace, pod_loss.owner_job_name(pod))
+    counted = pod_loss.as_counted(job, pod) if job is not None else None
+    if counted is not None:
+        _job_event(counted, namespace, runs_by_name, only=job_verdict.Kind.REPLACE_POD)
+
+
+def _job_event(
+    job: dict[str, Any],
+    namespace: str,
+    runs_by_name: kopf.Index[tuple[str, str], dict[str, Any]],
+    *,
+    deleted: bool = False,
+    only: job_verdict.Kind | None = None,
+) -> None:
     owner = job_verdict.controller_owner(job)
     entry = None
     if owner is not None:
         entry = next((e for e in runs_by_name.get((namespace, owner["name"]), []) if e["uid"] == owner["uid"]), None)
-    verdict = job_verdict.decide(job, entry, deleted=type == "DELETED")
+    verdict = job_verdict.decide(job, entry, deleted=deleted)
     if verdict.kind is job_verdict.Kind.READ_FRESH and owner is not None:
         fresh = job_verdict.Fresh(run=actions.read_run(namespace, owner["name"]))
-        verdict = job_verdict.decide(job, entry, deleted=type == "DELETED", fresh=fresh)
-    if owner is not None and entry is not None:  # without them, decide ignored the Job
+        verdict = job_verdict.decide(job, entry, deleted=deleted, fresh=fresh)
+    if owner is None or entry is None:  # without them, decide ignored the Job
+        return
+    if only is None or verdict.kind is only:
         _carry_out(verdict, namespace, job, owner, entry)
 
 

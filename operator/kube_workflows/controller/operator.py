@@ -15,6 +15,7 @@ from kube_workflows.controller import (
     cron,  # noqa: F401  (registers the CronWorkflowRun handlers)
     handlers,  # noqa: F401  (registers the handlers)
     metrics,
+    pod_loss,
     sweeper,
 )
 from kube_workflows.controller.lease import SweepLease
@@ -49,6 +50,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Threads for the (synchronous) handlers: they mostly wait on the API server, and each busy one
     # holds its responses in memory; 16 keep up with 1,000 runs here (see make bench).
     settings.execution.max_workers = 16
+    # Server-side filters: the operator gets its own Jobs, and of pods only failed runner pods
+    # (pod_loss), not every Job and pod of the watched namespaces.
+    settings.watching.label_selectors["batch", "v1", "jobs"] = pod_loss.MANAGED_BY_SELECTOR
+    settings.watching.label_selectors["", "v1", "pods"] = pod_loss.WATCH_LABELS
+    settings.watching.field_selectors["", "v1", "pods"] = pod_loss.WATCH_FIELDS
     # Watching named namespaces only: no cluster-wide namespace/CRD scanning, so a namespace-scoped
     # install needs no cluster permissions. (Glob patterns need scanning to find their namespaces.)
     if _watched and not any(c in n for n in _watched for c in "*?[!"):
