@@ -3,8 +3,8 @@ same run on the status store, in the same bench run, with a small Context (inlin
 (offloaded to ConfigMaps on the status store). Target ≤ 1.0: keeping the state out of etcd should not cost
 a step more than keeping it there.
 
-PostgreSQL is a server of the bench's own on 127.0.0.1 (tests/local_postgres.py, Debian's `postgresql`).
-(No DBOS-on-PostgreSQL peer exists here: `vs_dbos` runs DBOS on SQLite.)
+PostgreSQL is a server of the bench's own on 127.0.0.1 (tests/local_postgres.py, Debian's `postgresql`),
+fsyncing its commits as etcd does its writes.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def best_step_seconds(bench: BenchCluster, namespace: str, name: str, repeats: i
 
 
 def run(bench: BenchCluster, steps: int = 40, delay: float = 0.01, repeats: int = 2) -> list[Row]:
-    server = LocalPostgres()
+    server = LocalPostgres(durable=True)
     server.start()
     try:
         namespace = bench.namespace("pg-store")

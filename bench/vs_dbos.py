@@ -1,8 +1,10 @@
-"""Measure: kube-workflows per step ÷ the DBOS runtime per step (`vs_dbos_sqlite`), the same workflow
-(StepChain, 10 ms steps, a checkpoint after every step) in the same run. Target ≤ 0.5.
+"""Measure: kube-workflows per step ÷ the DBOS runtime per step, the same workflow (StepChain, 10 ms
+steps, a checkpoint after every step) in the same run. Target ≤ 0.5. Two rows: DBOS on SQLite
+(`vs_dbos_sqlite`) and on PostgreSQL (`vs_dbos_postgres`: a server of the bench's own on 127.0.0.1,
+Debian's `postgresql`, fsyncing its commits as etcd does its writes).
 
-The peer is llama-agents-dbos's `DBOSRuntime` on SQLite (bench/peers/dbos_run.py), in a venv of its
-own under ~/.cache/kube-workflows (it needs dbos<3), made on first use from PyPI.
+The peer is llama-agents-dbos's `DBOSRuntime` (bench/peers/dbos_run.py), in a venv of its own under
+~/.cache/kube-workflows (it needs dbos<3), made on first use from PyPI.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from bench.cluster import REPO, BenchCluster
 from bench.report import Row
 from bench.step_overhead import WORKFLOW, in_pod_step_seconds
+from local_postgres import LocalPostgres
 
 TARGET = 0.5
 PEER = ("llama-agents-dbos==0.7.0", "dbos<3")
@@ -32,8 +35,8 @@ def peer_python() -> Path:
     return python
 
 
-def dbos_seconds(workflow: str, start: dict[str, Any], repeats: int = 3) -> float:
-    """Best wall time of `repeats` runs of `workflow` on the DBOS runtime."""
+def dbos_seconds(workflow: str, start: dict[str, Any], repeats: int = 3, database_url: str | None = None) -> float:
+    """Best wall time of `repeats` runs of `workflow` on the DBOS runtime (SQLite unless `database_url`)."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "tests" / "workflows")}
     out = subprocess.run(
         [
@@ -42,6 +45,7 @@ def dbos_seconds(workflow: str, start: dict[str, Any], repeats: int = 3) -> floa
             f"--workflow={workflow}",
             f"--input={json.dumps(start)}",
             f"--repeats={repeats}",
+            *([f"--database-url={database_url}"] if database_url else []),
         ],
         env=env,
         capture_output=True,
@@ -52,23 +56,33 @@ def dbos_seconds(workflow: str, start: dict[str, Any], repeats: int = 3) -> floa
     return float(json.loads(out.strip().splitlines()[-1])["seconds"])
 
 
-def dbos_step_seconds(steps: int, delay: float) -> float:
-    return dbos_seconds(WORKFLOW, {"steps": steps, "delay": delay}) / (steps + 1)
+def dbos_step_seconds(steps: int, delay: float, database_url: str | None = None) -> float:
+    return dbos_seconds(WORKFLOW, {"steps": steps, "delay": delay}, database_url=database_url) / (steps + 1)
 
 
 def run(bench: BenchCluster, steps: int = 40, delay: float = 0.01) -> list[Row]:
     namespace = bench.namespace("vs-dbos")
     ours, recorded = in_pod_step_seconds(bench, namespace, "bench-vs-dbos", steps, delay)
-    peer = dbos_step_seconds(steps, delay)
     bench.delete_namespace(namespace)
+    on_sqlite = dbos_step_seconds(steps, delay)
+    server = LocalPostgres(durable=True)
+    server.start()
+    try:
+        on_postgres = dbos_step_seconds(steps, delay, database_url=server.database())
+    finally:
+        server.stop()
     return [
         Row(
-            measure="vs_dbos_sqlite",
+            measure=f"vs_dbos_{database}",
             value=f"{ours * 1000:.1f} ms",
             anchor=f"{peer * 1000:.1f} ms",
             ratio=ours / peer,
             target=TARGET,
             detail=f"per {delay * 1000:.0f} ms step, a checkpoint after every step: a WorkflowRun in a pod ({recorded} "
-            f"step records) vs {PEER[0]} DBOSRuntime on SQLite in one process, same StepChain workflow",
+            f"step records) vs {PEER[0]} DBOSRuntime on {label} in one process, same StepChain workflow",
+        )
+        for database, label, peer in (
+            ("sqlite", "SQLite", on_sqlite),
+            ("postgres", "PostgreSQL (127.0.0.1, fsync on)", on_postgres),
         )
     ]

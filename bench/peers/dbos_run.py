@@ -1,4 +1,4 @@
-"""The peer: a test workflow on llama-agents-dbos's DBOSRuntime (SQLite), in one process. Prints
+"""The peer: a test workflow on llama-agents-dbos's DBOSRuntime (SQLite, or `--database-url`), in one process. Prints
 {"seconds": ...}, the best of `--repeats` runs' wall time. Run by bench/vs_dbos.py in a venv of its own
 (llama-agents-dbos needs dbos<3), with tests/workflows on PYTHONPATH."""
 
@@ -17,6 +17,7 @@ def main() -> None:
     parser.add_argument("--workflow", default="kwf_testflows.steps:StepChain", help="module:Class")
     parser.add_argument("--input", default="{}", help="start event fields, as JSON")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--database-url", help="DBOS's system database (default: SQLite in a temporary file)")
     args = parser.parse_args()
 
     from dbos import DBOS
@@ -24,8 +25,8 @@ def main() -> None:
 
     module, _, name = args.workflow.partition(":")
     workflow_class = getattr(importlib.import_module(module), name)
-    database = Path(tempfile.mkdtemp(prefix="kwf-bench-dbos-")) / "dbos.sqlite"
-    DBOS(config={"name": "kwf-bench", "system_database_url": f"sqlite:///{database}", "run_admin_server": False})
+    database = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='kwf-bench-dbos-')) / 'dbos.sqlite'}"
+    DBOS(config={"name": "kwf-bench", "system_database_url": database, "run_admin_server": False})
     runtime = DBOSRuntime()
     workflow = workflow_class(runtime=runtime)
     start = json.loads(args.input)
