@@ -28,11 +28,13 @@ AnyObject = dict[str, Any]
 
 
 class _Model(BaseModel):
-    """camelCase on the wire (Kubernetes convention), snake_case in Python; unknown fields rejected."""
+    """camelCase on the wire (Kubernetes convention), snake_case in Python; unknown fields rejected.
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", use_attribute_docstrings=True
-    )
+    A field's CRD description is its `Field(description=...)`: attribute docstrings are not read (pydantic
+    would parse every model's source on each import, ~60 ms of a runner pod's start).
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
 # The runner's env var holding spec.checkpoint.store.postgres's connection string (from its Secret).
