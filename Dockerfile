@@ -38,6 +38,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 65532 nonroot \
  && useradd --system --uid 65532 --gid 65532 --home-dir /home/nonroot --create-home --shell /usr/sbin/nologin nonroot
 COPY --from=builder /install /usr/local
+# pip compiled /install; the base image's standard library has no bytecode (python:*-slim deletes it,
+# as hack/images/base.sh does), and a pod neither can write it (non-root) nor would keep it
+# (PYTHONDONTWRITEBYTECODE): every runner start compiled asyncio, typing, email, ... from source again.
+RUN python -m compileall -q -j 0 "$(python -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')"
 USER 65532:65532
 WORKDIR /home/nonroot
 ENTRYPOINT ["kwf"]

@@ -45,3 +45,13 @@ def test_the_runner_start_path_imports_no_operator_cli_or_kubernetes_client() ->
     ours = [m.split(".") for m in modules if m.startswith("kube_workflows.")]
     assert sorted({parts[1] for parts in ours} & FORBIDDEN_UNITS) == []
     assert [".".join(p) for p in ours if p[1] == "cli" and len(p) > 2] == ["kube_workflows.cli.main"]
+
+
+def test_the_claim_starts_before_pydantic_and_the_library_import() -> None:
+    # runner.startup starts the claim thread before the ~0.2 s of library and model imports, which
+    # then overlap the claim's round trips; an import of either from its module level undoes that.
+    code = "import json, sys, kube_workflows.runner.startup; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    modules = set(json.loads(out))
+    assert {m.split(".")[0] for m in modules} & {"pydantic", "pydantic_core", "workflows"} == set()
+    assert "kube_workflows.models.workflowrun" not in modules

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from kube_workflows.models import cronworkflowrun as cron
+from kube_workflows.models import resource as r
 from kube_workflows.models import workflowrun as m
 from kube_workflows.models import workflowtemplate as tpl
 
@@ -169,14 +170,14 @@ def _crd(
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{plural}.{m.GROUP}",
+            "name": f"{plural}.{r.GROUP}",
             "labels": {
                 "app.kubernetes.io/name": "kube-workflows",
                 "app.kubernetes.io/part-of": "kube-workflows",
             },
         },
         "spec": {
-            "group": m.GROUP,
+            "group": r.GROUP,
             "scope": "Namespaced",
             "names": {
                 "kind": kind,
@@ -184,11 +185,11 @@ def _crd(
                 "plural": plural,
                 "singular": singular,
                 "shortNames": short_names,
-                "categories": m.CATEGORIES,
+                "categories": r.CATEGORIES,
             },
             "versions": [
                 {
-                    "name": m.VERSION,
+                    "name": r.VERSION,
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
@@ -202,7 +203,7 @@ def _crd(
 
 def workflowrun_crd() -> dict[str, Any]:
     """The CustomResourceDefinition manifest for WorkflowRun."""
-    return _crd(m.KIND, m.PLURAL, m.SINGULAR, m.SHORT_NAMES, _PRINTER_COLUMNS, openapi_schema())
+    return _crd(r.KIND, r.PLURAL, r.SINGULAR, r.SHORT_NAMES, _PRINTER_COLUMNS, openapi_schema())
 
 
 def cronworkflowrun_crd() -> dict[str, Any]:
@@ -217,7 +218,7 @@ def workflowtemplate_crd() -> dict[str, Any]:
     return _crd(tpl.KIND, tpl.PLURAL, tpl.SINGULAR, tpl.SHORT_NAMES, _TEMPLATE_PRINTER_COLUMNS, schema)
 
 
-CRDS = {m.PLURAL: workflowrun_crd, cron.PLURAL: cronworkflowrun_crd, tpl.PLURAL: workflowtemplate_crd}
+CRDS = {r.PLURAL: workflowrun_crd, cron.PLURAL: cronworkflowrun_crd, tpl.PLURAL: workflowtemplate_crd}
 
 
 def render_crd_yaml(plural: str | None = None) -> str:

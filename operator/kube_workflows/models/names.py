@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from kube_workflows.models.workflowrun import GROUP
+from kube_workflows.models.resource import GROUP
 
 RUN_LABEL = f"{GROUP}/run"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kube-workflows"}

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-GROUP = "kube-workflows.dev"
-VERSION = "v1alpha1"
-KIND = "WorkflowRun"
-PLURAL = "workflowruns"
-SINGULAR = "workflowrun"
-SHORT_NAMES = ["wfr"]
-CATEGORIES = ["kube-workflows"]
+from kube_workflows.models.resource import GROUP, KIND, VERSION, Phase
+from kube_workflows.models.resource import TERMINAL_PHASES as TERMINAL_PHASES  # re-exported
 
 WORKFLOW_PATTERN = (
     r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
@@ -28,11 +22,13 @@ AnyObject = dict[str, Any]
 
 
 class _Model(BaseModel):
-    """camelCase on the wire (Kubernetes convention), snake_case in Python; unknown fields rejected."""
+    """camelCase on the wire (Kubernetes convention), snake_case in Python; unknown fields rejected.
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", use_attribute_docstrings=True
-    )
+    A field's CRD description is its `Field(description=...)`: attribute docstrings are not read (pydantic
+    would parse every model's source on each import, ~60 ms of a runner pod's start).
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
 # The runner's env var holding spec.checkpoint.store.postgres's connection string (from its Secret).
@@ -311,20 +307,6 @@ class WorkflowRunSpec(_Model):
         if self.priority_class is not None and self.queue_name is None:
             raise ValueError("spec.priorityClass needs spec.queueName: only Kueue reads it")
         return self
-
-
-class Phase(StrEnum):
-    PENDING = "Pending"
-    RUNNING = "Running"
-    WAITING = "Waiting"
-    SUSPENDED = "Suspended"
-    QUEUED = "Queued"  # its Job waits for Kueue's admission (first start, or after a preemption)
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
-
-
-TERMINAL_PHASES = (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED)
 
 
 class Condition(_Model):

@@ -25,7 +25,6 @@ from kube_workflows.restclient import ApiError
 from kube_workflows.runner import patches
 from kube_workflows.runner.identity import RunnerIdentity
 from kube_workflows.runner.reporter import ApiUnavailable, NotClaimable, Reporter, StatusTooLarge, Superseded
-from kube_workflows.runtime import library_version
 
 log = logging.getLogger("kube_workflows.runner")
 
@@ -78,6 +77,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     identity = RunnerIdentity.from_env()
     claiming = claim_in_background(identity)
+    from kube_workflows.runtime import library_version  # importlib.metadata: ~10 ms the claim need not wait
+
     problem = library_version.problem()  # imports the library's internals: the claim is under way meanwhile
     if problem is not None:
         return refuse(identity, problem, claiming)
