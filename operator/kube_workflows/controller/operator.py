@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import os
 import random
@@ -63,6 +65,21 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 _watched: list[str] = []
 
+M_ARENA_MAX = -8  # glibc's mallopt() parameter (malloc.h)
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas (what MALLOC_ARENA_MAX sets), before the handler threads start.
+
+    glibc gives each thread that contends for malloc an arena of its own, up to 8 per core; the 16
+    handler threads parse API responses (run bodies) in up to 16 arenas, each keeping what was freed
+    in it, so the operator's RSS grew with the runs it follows (make bench M=scale, 500 runs: 156 MB,
+    +41 KB a run; with 2 arenas 135-138 MB, +24-30 KB). A no-op where the C library is not glibc."""
+    libc = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(libc), "mallopt", None) if libc else None
+    if mallopt is not None:
+        mallopt(M_ARENA_MAX, arenas)
+
 
 def run_operator(
     namespaces: list[str] | None = None,
@@ -73,6 +90,7 @@ def run_operator(
     priority: int | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT. With no namespaces, watch the whole cluster."""
+    limit_malloc_arenas()
     if metrics_port:
         metrics.serve(metrics_port)
     _watched[:] = namespaces or []
