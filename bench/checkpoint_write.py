@@ -13,6 +13,7 @@ from kube_workflows import kube
 from kube_workflows.checkpoint import encode_checkpoint
 from kube_workflows.runner import patches
 from kube_workflows.runner.reporter import Reporter
+from kube_workflows_devtools.node_env import FAKE_RUN_ANNOTATION
 
 TARGET = 1.2
 
@@ -78,7 +79,9 @@ def run(bench: BenchCluster, repeats: int = 60) -> list[Row]:
             "apiVersion": "kube-workflows.dev/v1alpha1",
             "kind": "WorkflowRun",
             "metadata": {"name": name},
-            "spec": {"workflow": "bench.none:Nothing"},
+            # Its pod only sleeps (the local node's --fake-run): a real runner would fail to load
+            # the workflow and be replaced, and the replacement's attempt would fence this writer out.
+            "spec": {"workflow": "bench.none:Nothing", "template": {"annotations": {FAKE_RUN_ANNOTATION: "true"}}},
         },
     )
     writer = CheckpointWriter(namespace, name)
