@@ -21,7 +21,7 @@ class Next(Event):
 
 class StepChain(Workflow):
     def __init__(self, **kwargs: Any) -> None:  # e.g. runtime=..., as the bench's DBOS peer passes
-        super().__init__(timeout=None, **kwargs)
+        super().__init__(**{"timeout": None, **kwargs})
 
     @step
     async def begin(self, ctx: Context, ev: StartEvent) -> Next:
